@@ -1,0 +1,191 @@
+"""One typed, validated configuration built from REVERB_* environment variables and/or a TOML file.
+
+Every mistake is reported as a `ConfigError` whose message says what to fix.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from broadcaster.protocol.apps import App
+from broadcaster.server.state import ServerLimits
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str
+    port: int
+    apps: tuple[App, ...]
+    limits: ServerLimits
+    debug: bool = False
+    development_app: bool = False
+
+
+def _int(name: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _optional_int(name: str, value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
+        return None
+    return _int(name, value, minimum=1)
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _origins(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{name} must be a list of host patterns, got {value!r}")
+    items = [item for item in items if item]
+    if not items:
+        raise ConfigError(f"{name} must name at least one origin (use '*' for any)")
+    return tuple(items)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
+        raise ConfigError(f"{name} must be a non-empty string")
+    return str(value).strip()
+
+
+_APP_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
+    "id": _text,
+    "key": _text,
+    "secret": _text,
+    "enabled": _bool,
+    "activity_timeout": lambda n, v: _int(n, v, 1),
+    "ping_interval": lambda n, v: _int(n, v, 1),
+    "pong_timeout": lambda n, v: _int(n, v, 1),
+    "max_message_size": lambda n, v: _int(n, v, 100),
+    "max_event_data_size": lambda n, v: _int(n, v, 100),
+    "max_connections": _optional_int,
+    "allowed_origins": _origins,
+    "client_events": _bool,
+    "max_client_events_per_second": lambda n, v: _int(n, v, -1),
+    "max_presence_members": lambda n, v: _int(n, v, 1),
+    "max_presence_user_info_size": lambda n, v: _int(n, v, 1),
+}
+assert set(_APP_OPTIONS) == {f.name for f in fields(App)}
+
+_CLIENT_EVENTS_FROM = {"members": True, "all": True, "none": False}
+
+
+def _app_from(options: Mapping[str, Any], where: str, naming: Callable[[str], str]) -> App:
+    unknown = sorted(set(options) - set(_APP_OPTIONS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(_APP_OPTIONS)}")
+    for required in ("id", "key", "secret"):
+        if required not in options:
+            raise ConfigError(f"{where}: {naming(required)} is required")
+    values = {name: _APP_OPTIONS[name](naming(name), value) for name, value in options.items()}
+    return App(**values)
+
+
+def _app_from_env(env: Mapping[str, str]) -> App | None:
+    options: dict[str, Any] = {}
+    for name in _APP_OPTIONS:
+        value = env.get(f"REVERB_APP_{name.upper()}")
+        if value is not None and value != "":
+            options[name] = value
+    from_reverb = env.get("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM")
+    if from_reverb and "client_events" not in options:
+        if from_reverb not in _CLIENT_EVENTS_FROM:
+            raise ConfigError("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM must be members, all or none")
+        options["client_events"] = _CLIENT_EVENTS_FROM[from_reverb]
+    if not options:
+        return None
+    return _app_from(options, "environment", lambda n: f"REVERB_APP_{n.upper()}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def development_app() -> App:
+    """A throw-away app for local use when nothing is configured."""
+    return App(id="dev-app", key="dev-key-" + secrets.token_hex(6),
+               secret="dev-secret-" + secrets.token_hex(12))
+
+
+def load_config(env: Mapping[str, str], config_file: str | None = None, *,
+                host: str | None = None, port: int | None = None,
+                debug: bool = False) -> Config:
+    """Build the configuration. Precedence: command line, then environment, then the TOML file."""
+    document = _read_toml(Path(config_file)) if config_file else {}
+    server = document.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError("[server] in the config file must be a table")
+    apps_doc = document.get("apps", [])
+    if not isinstance(apps_doc, list) or not all(isinstance(a, dict) for a in apps_doc):
+        raise ConfigError("[[apps]] in the config file must be an array of tables")
+    unknown = sorted(set(document) - {"server", "apps"})
+    if unknown:
+        raise ConfigError(f"config file: unknown section(s) {', '.join(unknown)}")
+
+    apps = [_app_from(doc, f"[[apps]] #{i + 1}", lambda n: n) for i, doc in enumerate(apps_doc)]
+    env_app = _app_from_env(env)
+    if env_app is not None:
+        apps.append(env_app)
+    for attribute in ("id", "key"):
+        seen = [getattr(app, attribute) for app in apps]
+        duplicates = sorted({value for value in seen if seen.count(value) > 1})
+        if duplicates:
+            raise ConfigError(f"two apps share the {attribute} {duplicates[0]!r}")
+    dev = not apps
+    if dev:
+        apps = [development_app()]
+
+    chosen_host = host or env.get("REVERB_SERVER_HOST") or server.get("host") or "0.0.0.0"
+    chosen_port = _int("port", port if port is not None
+                       else env.get("REVERB_SERVER_PORT") or server.get("port", 8080))
+    if not 0 <= chosen_port <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535, got {chosen_port}")
+
+    def limit(name: str, default: int) -> int:
+        value = env.get(f"REVERB_{name.upper()}") or server.get(name, default)
+        return _int(name, value, 1)
+
+    limits = ServerLimits(
+        max_request_size=limit("max_request_size", ServerLimits().max_request_size),
+        max_write_buffer=limit("max_write_buffer", ServerLimits().max_write_buffer),
+    )
+    return Config(host=str(chosen_host), port=chosen_port, apps=tuple(apps), limits=limits,
+                  debug=debug or _bool("BROADCASTER_DEBUG", env.get("BROADCASTER_DEBUG", "0")),
+                  development_app=dev)

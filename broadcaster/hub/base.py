@@ -1,0 +1,83 @@
+"""The hub interface: what the WebSocket and HTTP layers need from channel state.
+
+Every method is a coroutine so that an implementation spread over many nodes (Redis) can consult
+shared state; the in-process implementation completes without suspending.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from broadcaster.protocol.apps import App
+from broadcaster.protocol.presence import Member
+
+
+class Subscriber(Protocol):
+    """A local connection the hub can deliver to."""
+
+    @property
+    def socket_id(self) -> str: ...
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue an already-encoded WebSocket frame; must not block or raise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    """What the HTTP API reports about one channel."""
+
+    subscription_count: int
+    user_count: int | None  # presence channels only
+
+    @property
+    def occupied(self) -> bool:
+        return self.subscription_count > 0
+
+
+class Hub(ABC):
+    """Channel membership and publishing for every app served by this node."""
+
+    @abstractmethod
+    async def connect(self, app: App, subscriber: Subscriber) -> int:
+        """Register a new connection; returns the app's connection count including it."""
+
+    @abstractmethod
+    async def disconnect(self, app: App, subscriber: Subscriber) -> None:
+        """Forget a connection; it must already have left its channels."""
+
+    @abstractmethod
+    async def join(self, app: App, channel: str, subscriber: Subscriber,
+                   member: Member | None) -> dict[str, Any] | None:
+        """Subscribe; on presence channels returns the roster (user_id -> user_info).
+
+        Announces `member_added` to the others on the user's first connection. Raises
+        `SubscriptionError` when the channel refuses the member (e.g. presence channel full).
+        """
+
+    @abstractmethod
+    async def leave(self, app: App, channel: str, subscriber: Subscriber,
+                    member: Member | None) -> None:
+        """Unsubscribe; announces `member_removed` on the user's last connection."""
+
+    @abstractmethod
+    async def publish(self, app: App, channel: str, text: str,
+                      except_socket_id: str | None = None) -> None:
+        """Deliver the text frame `text` to every subscriber of `channel` but one."""
+
+    @abstractmethod
+    async def channels(self, app: App, prefix: str = "") -> dict[str, ChannelStats]:
+        """Occupied channels whose name starts with `prefix`."""
+
+    @abstractmethod
+    async def channel(self, app: App, channel: str) -> ChannelStats:
+        """Stats of one channel (zero counts when nobody is subscribed)."""
+
+    @abstractmethod
+    async def users(self, app: App, channel: str) -> list[str]:
+        """User ids present on a presence channel."""
+
+    @abstractmethod
+    async def connection_count(self, app: App) -> int:
+        """Open connections of an app."""

@@ -1,0 +1,165 @@
+"""One client connection's protocol state: text frames in, actions out.
+
+The I/O layer feeds every text frame to `PusherConnection.receive` and carries out the actions it
+returns, in order. Nothing here touches a socket or reads a clock: time is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broadcaster.protocol import frames
+from broadcaster.protocol.apps import App
+from broadcaster.protocol.channels import ChannelKind, channel_kind, channel_name_problem
+from broadcaster.protocol.errors import (
+    ClientEventRejected,
+    InvalidMessage,
+    PusherError,
+    SubscriptionError,
+    Unauthorized,
+)
+from broadcaster.protocol.presence import Member, parse_channel_data
+from broadcaster.protocol.signatures import verify_channel_auth
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send `text` to this connection only."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Subscribe this connection to `channel` (as `member` on presence channels).
+
+    The I/O layer asks the hub, then calls `joined` or `join_refused` with the outcome.
+    """
+
+    channel: str
+    member: Member | None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    channel: str
+    member: Member | None
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Send `text` to every subscriber of `channel` except this connection."""
+
+    channel: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Send `error` and close the socket with its code."""
+
+    error: PusherError
+
+
+Action = Reply | Join | Leave | Relay | Close
+
+
+class PusherConnection:
+    """The Pusher protocol state of one WebSocket: its channels, presence identities and limits."""
+
+    __slots__ = ("_events_in_window", "_window_start", "app", "channels", "socket_id")
+
+    def __init__(self, app: App, socket_id: str) -> None:
+        self.app = app
+        self.socket_id = socket_id
+        # channel -> presence identity (None on other kinds); a channel is listed once joined.
+        self.channels: dict[str, Member | None] = {}
+        self._window_start = 0.0
+        self._events_in_window = 0
+
+    def established(self) -> str:
+        """The first frame the client gets: `pusher:connection_established`."""
+        return frames.connection_established(self.socket_id, self.app.activity_timeout)
+
+    def receive(self, text: str, now: float) -> list[Action]:
+        """Handle one text frame; never raises for client mistakes (they become replies)."""
+        try:
+            message = frames.parse_client_message(text, self.app.max_message_size)
+            return self._handle(message, now)
+        except SubscriptionError as exc:
+            return [Reply(exc.to_frame())]
+        except PusherError as exc:
+            return [Close(exc)] if exc.close else [Reply(exc.to_frame())]
+
+    def _handle(self, message: frames.ClientMessage, now: float) -> list[Action]:
+        if isinstance(message, frames.Ping):
+            return [Reply(frames.PONG)]
+        if isinstance(message, frames.Pong):
+            return []
+        if isinstance(message, frames.Subscribe):
+            join = self._subscribe(message)
+            current = self.channels.get(join.channel)
+            if join.channel in self.channels and current != join.member:
+                # The same socket subscribing again as someone else: leave as the old identity.
+                del self.channels[join.channel]
+                return [Leave(join.channel, current), join]
+            return [join]
+        if isinstance(message, frames.Unsubscribe):
+            if message.channel not in self.channels:
+                return []
+            return [Leave(message.channel, self.channels.pop(message.channel))]
+        return self._client_event(message, now)
+
+    def _subscribe(self, message: frames.Subscribe) -> Join:
+        channel = message.channel
+        problem = channel_name_problem(channel)
+        if problem:
+            raise SubscriptionError(channel, problem, status=400, kind="InvalidChannel")
+        kind = channel_kind(channel)
+        member: Member | None = None
+        if kind is ChannelKind.PRESENCE:
+            member = parse_channel_data(channel, message.channel_data,
+                                        self.app.max_presence_user_info_size)
+        if kind.needs_auth:
+            auth = message.auth or ""
+            data = message.channel_data if kind is ChannelKind.PRESENCE else None
+            if not verify_channel_auth(self.app.key, self.app.secret, self.socket_id, channel,
+                                       auth, data):
+                signed = f"{self.socket_id}:{channel}" + (":<channel_data>" if data else "")
+                raise SubscriptionError(
+                    channel,
+                    f"Invalid signature: expected HMAC SHA256 hex digest of {signed}",
+                )
+        return Join(channel, member)
+
+    def joined(self, join: Join) -> None:
+        """The hub accepted `join`; client events on that channel are now allowed."""
+        self.channels[join.channel] = join.member
+
+    def _client_event(self, event: frames.ClientEvent, now: float) -> list[Action]:
+        if not self.app.client_events:
+            raise ClientEventRejected("Client events are not enabled for this app")
+        if len(event.event) > 200:
+            raise InvalidMessage("Event name is longer than 200 characters")
+        if not channel_kind(event.channel).allows_client_events:
+            raise ClientEventRejected(
+                "Client events are only allowed on private and presence channels"
+            )
+        if event.channel not in self.channels:
+            raise Unauthorized(f"Not subscribed to channel {event.channel[:200]}")
+        if now - self._window_start >= 1.0:
+            self._window_start = now
+            self._events_in_window = 0
+        self._events_in_window += 1
+        limit = self.app.max_client_events_per_second
+        if limit >= 0 and self._events_in_window > limit:
+            raise ClientEventRejected(f"Client event rate limit exceeded ({limit} per second)")
+        member = self.channels[event.channel]
+        user_id = member.user_id if member is not None else None
+        return [Relay(event.channel, frames.client_event_frame(event, user_id))]
+
+    def leave_all(self) -> list[Leave]:
+        """The connection is gone: leave every channel it was in."""
+        leaves = [Leave(channel, member) for channel, member in self.channels.items()]
+        self.channels.clear()
+        return leaves

@@ -1,0 +1,161 @@
+"""Client frames parsed into small typed events; server frames built once, as text.
+
+Pusher double-encodes: the envelope is JSON and its `data` is itself a JSON *string*.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from broadcaster.protocol.errors import InvalidMessage, MessageTooLarge
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """`pusher:ping`: answer with `pusher:pong`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """`pusher:pong`: the client answered our ping."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    channel: str
+    auth: str | None
+    channel_data: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEvent:
+    """A `client-*` event to relay to the channel's other subscribers.
+
+    `data` is kept as the JSON text the client sent, so it is relayed unchanged.
+    """
+
+    event: str
+    channel: str
+    data: str
+
+
+ClientMessage = Ping | Pong | Subscribe | Unsubscribe | ClientEvent
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """`value` as a dict; clients may send `data` either as an object or as a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidMessage(f"{what} must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise InvalidMessage(f"{what} must be a JSON object")
+    return value
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidMessage(f"'{key}' must be a string")
+
+
+def parse_client_message(text: str, max_size: int) -> ClientMessage:
+    """Parse one text frame from a client.
+
+    Raises `MessageTooLarge` above `max_size` bytes and `InvalidMessage` for anything that is not
+    a well-formed Pusher message. Channel names and auth are checked later, by the connection.
+    """
+    if len(text) > max_size and len(text.encode()) > max_size:
+        raise MessageTooLarge(f"Maximum message size exceeded ({max_size} bytes)")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise InvalidMessage("Invalid message format: not JSON") from None
+    if not isinstance(message, dict):
+        raise InvalidMessage("Invalid message format: not a JSON object")
+    event = message.get("event")
+    if not isinstance(event, str):
+        raise InvalidMessage("Invalid message format: 'event' must be a string")
+
+    if event == "pusher:ping":
+        return Ping()
+    if event == "pusher:pong":
+        return Pong()
+    if event == "pusher:subscribe":
+        data = _object(message.get("data"), "pusher:subscribe data")
+        channel = data.get("channel")
+        if not isinstance(channel, str):
+            raise InvalidMessage("pusher:subscribe needs data.channel")
+        return Subscribe(channel, _optional_str(data, "auth"), _optional_str(data, "channel_data"))
+    if event == "pusher:unsubscribe":
+        data = _object(message.get("data"), "pusher:unsubscribe data")
+        channel = data.get("channel")
+        if not isinstance(channel, str):
+            raise InvalidMessage("pusher:unsubscribe needs data.channel")
+        return Unsubscribe(channel)
+    if event.startswith("client-"):
+        channel = message.get("channel")
+        if not isinstance(channel, str):
+            raise InvalidMessage("Client event needs a 'channel' string")
+        if "data" not in message:
+            raise InvalidMessage("Client event needs 'data'")
+        return ClientEvent(event, channel, json.dumps(message["data"], separators=(",", ":")))
+    raise InvalidMessage(f"Unsupported event '{event[:50]}'")
+
+
+def event_frame(event: str, channel: str | None, data: str, user_id: str | None = None) -> str:
+    """A server-to-client event frame; `data` is relayed as the string given."""
+    message: dict[str, str] = {"event": event}
+    if channel is not None:
+        message["channel"] = channel
+    message["data"] = data
+    if user_id is not None:
+        message["user_id"] = user_id
+    return json.dumps(message, separators=(",", ":"))
+
+
+def client_event_frame(event: ClientEvent, user_id: str | None) -> str:
+    """The frame relayed to the other subscribers; `data` keeps the client's JSON value."""
+    head = {"event": event.event, "channel": event.channel}
+    text = json.dumps(head, separators=(",", ":"))[:-1] + ',"data":' + event.data
+    if user_id is not None:
+        text += ',"user_id":' + json.dumps(user_id)
+    return text + "}"
+
+
+def connection_established(socket_id: str, activity_timeout: int) -> str:
+    data = json.dumps({"socket_id": socket_id, "activity_timeout": activity_timeout},
+                      separators=(",", ":"))
+    return event_frame("pusher:connection_established", None, data)
+
+
+PONG = event_frame("pusher:pong", None, "{}")
+PING = event_frame("pusher:ping", None, "{}")
+
+
+def subscription_succeeded(channel: str, data: str = "{}") -> str:
+    return event_frame("pusher_internal:subscription_succeeded", channel, data)
+
+
+def presence_data(members: dict[str, Any]) -> str:
+    """The `subscription_succeeded` data of a presence channel: unique user ids and their info."""
+    ids = list(members)
+    return json.dumps({"presence": {"ids": ids, "hash": members, "count": len(ids)}})
+
+
+def member_added(channel: str, user_id: str, user_info: Any) -> str:
+    data = json.dumps({"user_id": user_id, "user_info": user_info})
+    return event_frame("pusher_internal:member_added", channel, data)
+
+
+def member_removed(channel: str, user_id: str) -> str:
+    return event_frame("pusher_internal:member_removed", channel, json.dumps({"user_id": user_id}))

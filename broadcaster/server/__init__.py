@@ -1,0 +1,1 @@
+"""asyncio I/O: moves bytes between sockets and the pure protocol layer."""

@@ -1,0 +1,222 @@
+"""One TCP connection before it is a WebSocket: HTTP/1.1 parsed with h11, keep-alive.
+
+`/app/{key}` upgrade requests are answered by websockets' Sans-I/O handshake, and the transport is
+handed to a `WebSocketConnection`; every other request goes to the REST routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from urllib.parse import unquote
+
+import h11
+from websockets.http11 import Request as WsRequest
+from websockets.server import ServerProtocol
+
+from broadcaster.server.eager import run_eagerly
+from broadcaster.server.rest import Response, handle_http
+from broadcaster.server.state import NodeState
+from broadcaster.server.websocket import WebSocketConnection
+
+log = logging.getLogger("broadcaster.http")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_WS_MAX_SIZE_FLOOR = 65_536
+_quiet = logging.getLogger("broadcaster.handshake")
+_quiet.setLevel(logging.WARNING)
+
+
+def new_socket_id(taken: dict[str, WebSocketConnection]) -> str:
+    """A socket id of the form Pusher clients validate (`^\\d+\\.\\d+$`), unique on this node."""
+    while True:
+        socket_id = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
+        if socket_id not in taken:
+            return socket_id
+
+
+def _serialize(request: h11.Request) -> bytes:
+    lines = [b"GET " + request.target + b" HTTP/1.1"]
+    lines.extend(name + b": " + value for name, value in request.headers.raw_items())
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class HttpListener(asyncio.Protocol):
+    """An HTTP/1.1 connection: REST requests with keep-alive, or a WebSocket upgrade."""
+
+    def __init__(self, node: NodeState) -> None:
+        self.node = node
+        self.transport: asyncio.Transport | None = None
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=16_384)
+        self.request: h11.Request | None = None
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.busy = False
+        self.last_active = node.loop.time()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.node.http.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.node.http.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.node.loop.time()
+        self.h11.receive_data(data)
+        self._drain()
+
+    def eof_received(self) -> bool | None:
+        self.h11.receive_data(b"")
+        self._drain()
+        return None
+
+    def _drain(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        while not self.busy and not transport.is_closing():
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(exc.error_status_hint, str(exc))
+                return
+            if event is h11.NEED_DATA:
+                return
+            if event is h11.PAUSED:
+                if self.request is not None and self._is_upgrade(self.request):
+                    self._upgrade(self.request)
+                return
+            if isinstance(event, h11.Request):
+                self.request, self.body, self.body_size = event, [], 0
+                if self._content_length(event) > self.node.limits.max_request_size:
+                    self._fail(413, "Request body too large")
+                    return
+            elif isinstance(event, h11.Data):
+                self.body_size += len(event.data)
+                if self.body_size > self.node.limits.max_request_size:
+                    self._fail(413, "Request body too large")
+                    return
+                self.body.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                if self.request is not None and not self._is_upgrade(self.request):
+                    self._dispatch(self.request, b"".join(self.body))
+            elif isinstance(event, h11.ConnectionClosed):
+                transport.close()
+                return
+
+    @staticmethod
+    def _content_length(request: h11.Request) -> int:
+        for name, value in request.headers:
+            if name == b"content-length":
+                return int(value)
+        return 0
+
+    @staticmethod
+    def _is_upgrade(request: h11.Request) -> bool:
+        if request.method != b"GET" or not request.target.startswith(b"/app/"):
+            return False
+        return any(n == b"upgrade" and v.lower() == b"websocket" for n, v in request.headers)
+
+    # -- REST ------------------------------------------------------------------------------
+
+    def _dispatch(self, request: h11.Request, body: bytes) -> None:
+        method = request.method.decode("ascii", "replace")
+        target = request.target.decode("latin-1")
+        try:
+            done, result = run_eagerly(handle_http(self.node, method, target, body))
+        except Exception:
+            log.exception("request failed", extra={"target": target[:200]})
+            self._respond((500, b'{"error":"Internal server error"}'))
+            return
+        if done:
+            assert isinstance(result, tuple)
+            self._respond(result)
+            return
+        assert isinstance(result, asyncio.Task)
+        self.busy = True
+        result.add_done_callback(self._finish_dispatch)
+
+    def _finish_dispatch(self, task: asyncio.Task[Response]) -> None:
+        self.busy = False
+        if task.cancelled() or task.exception() is not None:
+            log.error("request failed", exc_info=None if task.cancelled() else task.exception())
+            self._respond((500, b'{"error":"Internal server error"}'))
+        else:
+            self._respond(task.result())
+        self._drain()
+
+    def _respond(self, response: Response) -> None:
+        status, body = response
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        try:
+            data = self.h11.send(h11.Response(status_code=status, headers=headers))
+            data += self.h11.send(h11.Data(data=body)) or b""
+            data += self.h11.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError:
+            transport.close()
+            return
+        transport.write(data or b"")
+        if self.h11.our_state is h11.MUST_CLOSE or self.h11.their_state is h11.MUST_CLOSE:
+            transport.close()
+            return
+        if self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE:
+            self.h11.start_next_cycle()
+            self.request = None
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answer a request we cannot parse or accept, then close the connection."""
+        assert self.transport is not None
+        body = json.dumps({"error": message[:200]}).encode()
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            try:
+                headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode()),
+                           (b"connection", b"close")]
+                data = self.h11.send(h11.Response(status_code=status, headers=headers)) or b""
+                data += self.h11.send(h11.Data(data=body)) or b""
+                self.transport.write(data)
+            except h11.LocalProtocolError:
+                pass
+        self.transport.close()
+
+    # -- WebSocket upgrade -----------------------------------------------------------------
+
+    def _upgrade(self, request: h11.Request) -> None:
+        transport = self.transport
+        assert transport is not None
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        key = unquote(path[len("/app/"):])
+        app = self.node.apps.by_key(key)
+        max_message = app.max_message_size if app else 10_000
+        ws = ServerProtocol(max_size=max(4 * max_message, _WS_MAX_SIZE_FLOOR), logger=_quiet)
+        # h11 has consumed the request; websockets' handshake reads it again from the same bytes.
+        ws.receive_data(_serialize(request))
+        handshake = ws.events_received()
+        if not handshake or not isinstance(handshake[0], WsRequest):
+            transport.close()
+            return
+        ws_request = handshake[0]
+        response = ws.accept(ws_request)
+        ws.send_response(response)
+        if response.status_code != 101:
+            for chunk in ws.data_to_send():
+                transport.write(chunk)
+            transport.close()
+            return
+        leftover, _closed = self.h11.trailing_data
+        self.node.http.discard(self)
+        connection = WebSocketConnection(
+            self.node, transport, ws, app, new_socket_id(self.node.websockets)
+        )
+        transport.set_protocol(connection)
+        for chunk in ws.data_to_send():
+            transport.write(chunk)
+        connection.open(query, ws_request.headers.get("Origin"))
+        if leftover:
+            connection.data_received(leftover)

@@ -1,0 +1,105 @@
+"""The running server: the listening socket, the liveness sweep and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from broadcaster.hub.base import Hub
+from broadcaster.hub.memory import MemoryHub
+from broadcaster.protocol.apps import AppRegistry
+from broadcaster.protocol.errors import PongNotReceived, ServerClosing
+from broadcaster.protocol.liveness import Liveness, check_liveness
+from broadcaster.server.listener import HttpListener
+from broadcaster.server.state import NodeState, ServerLimits
+from broadcaster.server.websocket import encode_text_frame
+
+log = logging.getLogger("broadcaster")
+
+
+class BroadcastServer:
+    """One broadcaster node serving WebSockets and the HTTP API on one host:port."""
+
+    def __init__(self, apps: AppRegistry, *, limits: ServerLimits | None = None,
+                 hub: Hub | None = None, debug: bool = False) -> None:
+        self.apps = apps
+        self.limits = limits or ServerLimits()
+        self._hub = hub
+        self.debug = debug
+        self.node: NodeState | None = None
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind and start serving; raises OSError when the address is in use."""
+        loop = asyncio.get_running_loop()
+        hub = self._hub or MemoryHub(encode_text_frame)
+        self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug)
+        node = self.node
+        self._server = await loop.create_server(lambda: HttpListener(node), host, port,
+                                                reuse_address=True, backlog=4096)
+        self._sweeper = loop.create_task(self._sweep_forever())
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def _sweep_interval(self) -> float:
+        shortest = min((min(a.ping_interval, a.pong_timeout) for a in self.apps), default=30)
+        return max(0.5, shortest / 4)
+
+    async def _sweep_forever(self) -> None:
+        interval = self._sweep_interval()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("liveness sweep failed")
+
+    def sweep(self) -> None:
+        """Ping idle connections, close silent ones with 4201, drop idle HTTP keep-alives."""
+        node = self.node
+        assert node is not None
+        now = node.loop.time()
+        for connection in list(node.websockets.values()):
+            closing = connection.closing_for(now)
+            if closing is not None:
+                if closing > self.limits.close_timeout:
+                    connection.transport.abort()
+                continue
+            app = connection.app
+            assert app is not None
+            verdict = check_liveness(now, connection.last_seen, connection.pinged,
+                                     app.ping_interval, app.pong_timeout)
+            if verdict is Liveness.PING:
+                connection.ping()
+            elif verdict is Liveness.DEAD:
+                connection.close_with(PongNotReceived("Pong reply not received in time"))
+        for listener in list(node.http):
+            if not listener.busy and now - listener.last_active > self.limits.http_idle_timeout:
+                assert listener.transport is not None
+                listener.transport.close()
+
+    async def shutdown(self, grace: float = 3.0) -> None:
+        """Stop accepting, ask every client to reconnect elsewhere (4200), then close."""
+        node = self.node
+        if self._server is None or node is None:
+            return
+        node.accepting = False
+        self._server.close()
+        if self._sweeper:
+            self._sweeper.cancel()
+        for connection in list(node.websockets.values()):
+            connection.close_with(ServerClosing("Server is shutting down; reconnect"))
+        deadline = time.monotonic() + grace
+        while node.websockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(node.websockets.values()):
+            connection.transport.abort()
+        for listener in list(node.http):
+            if listener.transport is not None:
+                listener.transport.close()
+        await asyncio.sleep(0)

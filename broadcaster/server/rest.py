@@ -1,0 +1,106 @@
+"""HTTP routes: `/up` and the Pusher REST API, mapped onto `protocol.http_api` and the hub."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from broadcaster.protocol import frames
+from broadcaster.protocol.apps import App
+from broadcaster.protocol.http_api import (
+    HttpError,
+    Trigger,
+    authenticate,
+    channel_info,
+    parse_batch_body,
+    parse_events_body,
+    parse_info_query,
+)
+from broadcaster.server.state import NodeState
+
+_APP_ROUTE = re.compile(
+    r"^/apps/([^/]+)/(events|batch_events|channels|connections)(?:/([^/]+)(/users)?)?$"
+)
+
+Response = tuple[int, bytes]
+
+
+def _json(status: int, body: Any) -> Response:
+    return status, json.dumps(body, separators=(",", ":")).encode()
+
+
+async def handle_http(node: NodeState, method: str, target: str, body: bytes) -> Response:
+    """Answer one HTTP request. Never raises for client mistakes: they become 4xx bodies."""
+    path, _, query = target.partition("?")
+    try:
+        if path == "/up":
+            if method not in ("GET", "HEAD"):
+                raise HttpError(405, "Method not allowed")
+            return _json(200, {"health": "OK"})
+        match = _APP_ROUTE.match(path)
+        if match is None:
+            raise HttpError(404, "Not found")
+        app_id, resource, channel, users = match.groups()
+        app = node.apps.by_id(app_id)
+        if app is None:
+            raise HttpError(404, f"Unknown app {unquote(app_id)[:64]!r}")
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        authenticate(app, method, path, params, body, time.time())
+        return await _route(node, app, method, resource, unquote(channel) if channel else None,
+                            bool(users), params, body)
+    except HttpError as exc:
+        return exc.status, exc.body()
+
+
+async def _route(node: NodeState, app: App, method: str, resource: str, channel: str | None,
+                 users: bool, params: dict[str, str], body: bytes) -> Response:
+    hub = node.hub
+    if resource in ("events", "batch_events"):
+        if method != "POST" or channel is not None:
+            raise HttpError(405, "Method not allowed")
+        if resource == "events":
+            trigger = parse_events_body(body, app)
+            info = await _publish(node, app, trigger)
+            return _json(200, {"channels": info} if trigger.info else {})
+        triggers = parse_batch_body(body, app)
+        results = [await _publish(node, app, t) for t in triggers]
+        if any(t.info for t in triggers):
+            return _json(200, {"batch": [next(iter(r.values()), {}) for r in results]})
+        return _json(200, {})
+    if method != "GET":
+        raise HttpError(405, "Method not allowed")
+    if resource == "connections":
+        return _json(200, {"connections": await hub.connection_count(app)})
+    if channel is None:
+        prefix = params.get("filter_by_prefix", "")
+        wanted = parse_info_query(params)
+        if "user_count" in wanted and not prefix.startswith("presence-"):
+            raise HttpError(400, "info=user_count needs filter_by_prefix=presence-")
+        occupied = await hub.channels(app, prefix)
+        return _json(200, {"channels": {
+            name: channel_info(s.subscription_count, s.user_count, wanted)
+            for name, s in occupied.items()
+        }})
+    if users:
+        if not channel.startswith("presence-"):
+            raise HttpError(400, "Users can only be listed for presence channels")
+        return _json(200, {"users": [{"id": uid} for uid in await hub.users(app, channel)]})
+    attributes = parse_info_query(params, channel)
+    one = await hub.channel(app, channel)
+    return _json(200, {"occupied": one.occupied,
+                       **channel_info(one.subscription_count, one.user_count, attributes)})
+
+
+async def _publish(node: NodeState, app: App, trigger: Trigger) -> dict[str, Any]:
+    """Publish one event to each of its channels; returns the `info` attributes per channel."""
+    info: dict[str, Any] = {}
+    for channel in trigger.channels:
+        text = frames.event_frame(trigger.name, channel, trigger.data)
+        await node.hub.publish(app, channel, text, trigger.socket_id)
+        if trigger.info:
+            stats = await node.hub.channel(app, channel)
+            info[channel] = channel_info(stats.subscription_count, stats.user_count, trigger.info)
+    return info

@@ -1,0 +1,81 @@
+"""What every connection on one node shares: apps, the hub, settings, live connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from broadcaster.hub.base import Hub
+from broadcaster.protocol.apps import AppRegistry
+from broadcaster.server.eager import run_eagerly
+
+if TYPE_CHECKING:
+    from broadcaster.server.listener import HttpListener
+    from broadcaster.server.websocket import WebSocketConnection
+
+log = logging.getLogger("broadcaster.node")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Node-wide limits (per-app ones live on `App`)."""
+
+    max_request_size: int = 1_048_576
+    max_write_buffer: int = 2_097_152
+    http_idle_timeout: float = 60.0
+    close_timeout: float = 5.0
+
+
+class Corker:
+    """Coalesces writes: connections with queued frames are flushed once per loop iteration,
+    so a burst of events costs one `write` (and one syscall) per socket, not one per event."""
+
+    __slots__ = ("_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[WebSocketConnection] = []
+
+    def add(self, connection: WebSocketConnection) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(connection)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for connection in pending:
+            connection.flush()
+
+
+@dataclass(eq=False)
+class NodeState:
+    """Shared by every connection of one server."""
+
+    apps: AppRegistry
+    hub: Hub
+    limits: ServerLimits
+    loop: asyncio.AbstractEventLoop
+    debug: bool = False
+    accepting: bool = True
+    corker: Corker = field(init=False)
+    websockets: dict[str, WebSocketConnection] = field(default_factory=dict)
+    http: set[HttpListener] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.corker = Corker(self.loop)
+
+    def spawn_or_run(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` now; if it has to wait, let it finish in the background (kept referenced)."""
+        try:
+            done, task = run_eagerly(coro)
+        except Exception:
+            log.exception("background work failed")
+            return
+        if not done:
+            assert isinstance(task, asyncio.Task)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)

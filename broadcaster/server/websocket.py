@@ -1,0 +1,288 @@
+"""One WebSocket connection: bytes in through websockets' Sans-I/O protocol, Pusher actions out.
+
+This is the asyncio `Protocol` of the socket once the HTTP upgrade is done (the HTTP listener
+hands the transport over), so an idle connection costs no task and no HTTP parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import parse_qs
+
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from broadcaster.protocol import frames
+from broadcaster.protocol.apps import App, origin_allowed
+from broadcaster.protocol.connection import Close, Join, Leave, PusherConnection, Relay, Reply
+from broadcaster.protocol.errors import (
+    AppDisabled,
+    AppNotFound,
+    InvalidMessage,
+    MissingProtocol,
+    OriginNotAllowed,
+    OverConnectionQuota,
+    PusherError,
+    ServerClosing,
+    SubscriptionError,
+    UnsupportedProtocol,
+)
+from broadcaster.server.eager import run_eagerly
+from broadcaster.server.state import NodeState
+
+log = logging.getLogger("broadcaster.ws")
+
+SUPPORTED_PROTOCOLS = frozenset({"5", "6", "7"})
+
+
+def encode_text_frame(text: str) -> bytes:
+    """A complete unmasked server text frame; identical bytes for every recipient."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """A client socket speaking the Pusher protocol (and a hub `Subscriber`)."""
+
+    __slots__ = (
+        "_backlog", "_busy", "_closing_since", "_eof", "_fragments", "_out", "_registered",
+        "app", "last_seen", "node", "pinged", "pusher", "socket_id", "transport", "ws",
+    )
+
+    def __init__(self, node: NodeState, transport: asyncio.Transport, ws: ServerProtocol,
+                 app: App | None, socket_id: str) -> None:
+        self.node = node
+        self.transport = transport
+        self.ws = ws
+        self.app = app
+        self.socket_id = socket_id
+        self.pusher: PusherConnection | None = None
+        self.last_seen = node.loop.time()
+        self.pinged = False
+        self._out: list[bytes] | None = None
+        self._eof = False
+        self._busy = False
+        self._backlog: list[bytes] | None = None
+        self._fragments: list[bytes] | None = None
+        self._closing_since: float | None = None
+        self._registered = False
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def open(self, query: str, origin: str | None) -> None:
+        """Check the app, protocol version, origin and quota; then greet or refuse."""
+        self._run(self._open(query, origin))
+
+    async def _open(self, query: str, origin: str | None) -> None:
+        app = self.app
+        params = parse_qs(query)
+        protocol = params.get("protocol", [None])[0]
+        if app is None:
+            return self.close_with(AppNotFound("Application does not exist"))
+        if not app.enabled:
+            return self.close_with(AppDisabled("Application is disabled"))
+        if protocol is None:
+            return self.close_with(MissingProtocol("No protocol version supplied"))
+        if protocol not in SUPPORTED_PROTOCOLS:
+            return self.close_with(
+                UnsupportedProtocol(f"Unsupported protocol version {protocol[:10]}")
+            )
+        if not origin_allowed(app, origin):
+            return self.close_with(OriginNotAllowed("Origin not allowed"))
+        if not self.node.accepting:
+            return self.close_with(ServerClosing("Server is shutting down"))
+        count = await self.node.hub.connect(app, self)
+        self._registered = True
+        self.node.websockets[self.socket_id] = self
+        if app.max_connections is not None and count > app.max_connections:
+            return self.close_with(OverConnectionQuota("Application is over its connection quota"))
+        self.pusher = PusherConnection(app, self.socket_id)
+        self.send_text(self.pusher.established())
+        return None
+
+    # -- bytes in --------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.node.loop.time()
+        self.pinged = False
+        self.ws.receive_data(data)
+        self._handle_frames()
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._handle_frames()
+        return None
+
+    def _handle_frames(self) -> None:
+        for frame in self.ws.events_received():
+            if not isinstance(frame, Frame):
+                continue
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT:
+                if frame.fin:
+                    self._on_message(bytes(frame.data))
+                else:
+                    self._fragments = [bytes(frame.data)]
+            elif opcode is Opcode.CONT:
+                if self._fragments is not None:
+                    self._fragments.append(bytes(frame.data))
+                    if frame.fin:
+                        data, self._fragments = b"".join(self._fragments), None
+                        self._on_message(data)
+            elif opcode is Opcode.BINARY:
+                self._fragments = None
+                self.send_text(InvalidMessage("Binary frames are not supported").to_frame())
+        self._pump_protocol_output()
+
+    def _on_message(self, data: bytes) -> None:
+        if self._busy:
+            if self._backlog is None:
+                self._backlog = []
+            self._backlog.append(data)
+            return
+        self._run(self._handle_message(data))
+
+    async def _handle_message(self, data: bytes) -> None:
+        pusher = self.pusher
+        if pusher is None or self._closing_since is not None:
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            self.send_text(InvalidMessage("Text frames must be UTF-8").to_frame())
+            return
+        if self.node.debug:
+            log.debug("frame in", extra={"socket_id": self.socket_id, "frame": text[:2000]})
+        app = pusher.app
+        hub = self.node.hub
+        for action in pusher.receive(text, self.node.loop.time()):
+            if isinstance(action, Reply):
+                self.send_text(action.text)
+            elif isinstance(action, Relay):
+                await hub.publish(app, action.channel, action.text, self.socket_id)
+            elif isinstance(action, Join):
+                try:
+                    roster = await hub.join(app, action.channel, self, action.member)
+                except SubscriptionError as exc:
+                    self.send_text(exc.to_frame())
+                    continue
+                pusher.joined(action)
+                data_text = "{}" if roster is None else frames.presence_data(roster)
+                self.send_text(frames.subscription_succeeded(action.channel, data_text))
+            elif isinstance(action, Leave):
+                await hub.leave(app, action.channel, self, action.member)
+            elif isinstance(action, Close):
+                self.close_with(action.error)
+
+    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a handler now; if it has to wait, hold later frames back until it is done."""
+        try:
+            done, task = run_eagerly(coro)
+        except Exception:
+            log.exception("handler failed", extra={"socket_id": self.socket_id})
+            return
+        if not done:
+            assert isinstance(task, asyncio.Task)
+            self._busy = True
+            self.transport.pause_reading()
+            task.add_done_callback(self._resume)
+
+    def _resume(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handler failed", exc_info=task.exception(),
+                      extra={"socket_id": self.socket_id})
+        self._busy = False
+        if self.transport.is_closing():
+            return
+        self.transport.resume_reading()
+        while self._backlog and not self._busy:
+            self._run(self._handle_message(self._backlog.pop(0)))
+
+    # -- bytes out -------------------------------------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        if self.node.debug:
+            log.debug("frame out", extra={"socket_id": self.socket_id, "frame": text[:2000]})
+        self.send_frame(encode_text_frame(text))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue an encoded frame; it is written at the end of this loop iteration."""
+        if self._closing_since is not None:
+            return
+        self._queue(frame)
+
+    def _queue(self, chunk: bytes) -> None:
+        if self._out is None:
+            self._out = [chunk]
+            self.node.corker.add(self)
+        else:
+            self._out.append(chunk)
+
+    def _pump_protocol_output(self) -> None:
+        """Queue what websockets wants sent (pongs, close frames) behind our own frames."""
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self._queue(chunk)
+            else:
+                self._eof = True
+                if self._out is None:
+                    self.transport.close()
+        if self.ws.state is not State.OPEN and self._closing_since is None:
+            self._closing_since = self.node.loop.time()
+
+    def flush(self) -> None:
+        """Write everything queued in one call; drop the client if it stopped reading."""
+        out, self._out = self._out, None
+        if not out or self.transport.is_closing():
+            return
+        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._eof:
+            self.transport.close()
+        elif self.transport.get_write_buffer_size() > self.node.limits.max_write_buffer:
+            # Queueing more would grow memory without bound; the client reconnects with back-off.
+            log.info("slow client dropped", extra={"socket_id": self.socket_id})
+            self.transport.abort()
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Ask an idle client for a sign of life, at both the Pusher and the WebSocket level."""
+        self.pinged = True
+        self.send_text(frames.PING)
+        if self.ws.state is State.OPEN:
+            self.ws.send_ping(b"")
+            self._pump_protocol_output()
+
+    def close_with(self, error: PusherError) -> None:
+        """Send `pusher:error`, then a close frame with the same code."""
+        if self._closing_since is not None:
+            return
+        self.send_text(error.to_frame())
+        if self.ws.state is State.OPEN:
+            self.ws.send_close(error.code, error.message[:120])
+        self._pump_protocol_output()
+        self._closing_since = self.node.loop.time()
+
+    def closing_for(self, now: float) -> float | None:
+        return None if self._closing_since is None else now - self._closing_since
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing_since = self._closing_since or self.node.loop.time()
+        self._out = None
+        if not self._registered:
+            return
+        self._registered = False
+        self.node.websockets.pop(self.socket_id, None)
+        self.node.spawn_or_run(self._cleanup())
+
+    async def _cleanup(self) -> None:
+        node = self.node
+        app = self.app
+        assert app is not None
+        if self.pusher is not None:
+            for leave in self.pusher.leave_all():
+                await node.hub.leave(app, leave.channel, self, leave.member)
+        await node.hub.disconnect(app, self)
