@@ -74,7 +74,8 @@ def parse_client_message(text: str, max_size: int) -> ClientMessage:
     Raises `MessageTooLarge` above `max_size` bytes and `InvalidMessage` for anything that is not
     a well-formed Pusher message. Channel names and auth are checked later, by the connection.
     """
-    if len(text) > max_size and len(text.encode()) > max_size:
+    # A character is 1 to 4 bytes in UTF-8: only encode when the length alone does not decide.
+    if len(text) > max_size or (len(text) * 4 > max_size and len(text.encode()) > max_size):
         raise MessageTooLarge(f"Maximum message size exceeded ({max_size} bytes)")
     try:
         message = json.loads(text)

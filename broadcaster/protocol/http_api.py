@@ -106,7 +106,8 @@ def parse_trigger(item: dict[str, Any], app: App, *, batch: bool = False) -> Tri
         raise HttpError(400, "Missing 'data'")
     if not isinstance(data, str):
         data = json.dumps(data, separators=(",", ":"))
-    if len(data) > app.max_event_data_size or len(data.encode()) > app.max_event_data_size:
+    limit = app.max_event_data_size
+    if len(data) > limit or (len(data) * 4 > limit and len(data.encode()) > limit):
         raise HttpError(413, f"Event data is larger than {app.max_event_data_size} bytes")
     if batch or "channel" in item:
         channels: Any = [item.get("channel")]
