@@ -22,7 +22,7 @@ APP = App(id="1", key="key", secret="secret")
 SOCKET = "123.456"
 
 
-def connection(**options: object) -> PusherConnection:
+def connection(**options: Any) -> PusherConnection:
     return PusherConnection(App(id="1", key="key", secret="secret", **options), SOCKET)
 
 

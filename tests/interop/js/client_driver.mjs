@@ -7,12 +7,15 @@
 //   authEndpoint   optional URL of the channel authorization endpoint
 //   authHeaders    optional headers sent to it (how the endpoint knows who the user is)
 //   broadcaster    Echo only: "reverb" (default) or "pusher"
+//   cluster        Echo only: the cluster option a Laravel app passes with broadcaster "pusher"
 //   activityTimeout, pongTimeout   optional pusher-js keep-alive settings, in ms
 //   lifetimeMs     hard limit on the process lifetime (default 60000)
 //
 // Output lines: {kind:"state"}, {kind:"frame"} (every message pusher-js received),
 // {kind:"sent"} (every event pusher-js sent), {kind:"event"} (channel events, pusher-js),
 // {kind:"echo"} (Echo callbacks), {kind:"ack"|"failed"} (command results), {kind:"log"}.
+
+import { readFileSync } from 'node:fs';
 
 import Pusher from 'pusher-js';
 import Echo from 'laravel-echo';
@@ -24,10 +27,11 @@ limitLifetime(config.lifetimeMs ?? 60000);
 
 // pusher-js reports what it sends only through its logger; keep those lines machine-readable.
 Pusher.log = (message) => {
-  const sent = /^Pusher : : \["Event sent",(.*)\]$/s.exec(message);
+  const sent = /^Pusher[ :]*\["Event sent",(.*)\]$/s.exec(message);
   if (sent) {
     emit({ kind: 'sent', frame: JSON.parse(sent[1]) });
-  } else {
+  } else if (!message.includes('"Event recd"')) {
+    // Received events are already reported as {kind:"frame"}.
     emit({ kind: 'log', message });
   }
 };
@@ -68,6 +72,8 @@ function createEcho() {
     ...connectionOptions(),
     authEndpoint: config.authEndpoint,
     auth: { headers: config.authHeaders ?? {} },
+    // Laravel's `pusher` preset passes the app's cluster; wsHost still decides where to connect.
+    ...(config.cluster ? { cluster: config.cluster } : {}),
     Pusher,
   });
 }
@@ -75,6 +81,8 @@ function createEcho() {
 const echo = config.library === 'laravel-echo' ? createEcho() : null;
 const pusher = echo ? echo.connector.pusher : createPusher();
 
+// pusher-js starts connecting inside its constructor, before anything can be bound.
+emit({ kind: 'state', previous: null, current: pusher.connection.state, socket_id: null });
 pusher.connection.bind('state_change', ({ previous, current }) => {
   emit({ kind: 'state', previous, current, socket_id: pusher.connection.socket_id ?? null });
 });
@@ -206,4 +214,16 @@ serveCommands(
   },
 );
 
-emit({ kind: 'ready', library: config.library, pusher_js: Pusher.VERSION ?? null });
+function installedVersion(name) {
+  const manifest = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+  return JSON.parse(readFileSync(manifest, 'utf8')).version;
+}
+
+emit({
+  kind: 'ready',
+  library: config.library,
+  versions: {
+    'pusher-js': installedVersion('pusher-js'),
+    'laravel-echo': installedVersion('laravel-echo'),
+  },
+});
