@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import h11
 from websockets.http11 import Request as WsRequest
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from broadcaster.server.eager import run_eagerly
@@ -193,30 +194,32 @@ class HttpListener(asyncio.Protocol):
         path, _, query = target.partition("?")
         key = unquote(path[len("/app/"):])
         app = self.node.apps.by_key(key)
-        max_message = app.max_message_size if app else 10_000
-        ws = ServerProtocol(max_size=max(4 * max_message, _WS_MAX_SIZE_FLOOR), logger=_quiet)
         # h11 has consumed the request; websockets' handshake reads it again from the same bytes.
-        ws.receive_data(_serialize(request))
-        handshake = ws.events_received()
-        if not handshake or not isinstance(handshake[0], WsRequest):
+        handshake = ServerProtocol(logger=_quiet)
+        handshake.receive_data(_serialize(request))
+        events = handshake.events_received()
+        if not events or not isinstance(events[0], WsRequest):
             transport.close()
             return
-        ws_request = handshake[0]
-        response = ws.accept(ws_request)
-        ws.send_response(response)
+        ws_request = events[0]
+        response = handshake.accept(ws_request)
+        handshake.send_response(response)
+        for chunk in handshake.data_to_send():
+            transport.write(chunk)
         if response.status_code != 101:
-            for chunk in ws.data_to_send():
-                transport.write(chunk)
             transport.close()
             return
+        # A fresh protocol object already OPEN keeps no handshake objects alive for the life of
+        # the connection (about 2 KB each).
+        max_message = app.max_message_size if app else 10_000
+        ws = ServerProtocol(state=State.OPEN, logger=_quiet,
+                            max_size=max(4 * max_message, _WS_MAX_SIZE_FLOOR))
         leftover, _closed = self.h11.trailing_data
         self.node.http.discard(self)
         connection = WebSocketConnection(
             self.node, transport, ws, app, new_socket_id(self.node.websockets)
         )
         transport.set_protocol(connection)
-        for chunk in ws.data_to_send():
-            transport.write(chunk)
         connection.open(query, ws_request.headers.get("Origin"))
         if leftover:
             connection.data_received(leftover)
