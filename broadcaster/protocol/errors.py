@@ -89,13 +89,6 @@ class ServerClosing(PusherError):
     close = True
 
 
-class SlowConsumer(PusherError):
-    """The client does not read fast enough; it may reconnect after a back-off."""
-
-    code = 4100
-    close = True
-
-
 class SubscriptionError(Exception):
     """A refused subscription, sent as `pusher:subscription_error` on that channel.
 
