@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def free_port() -> int:
 
 
 def wait_for_http(
-    url: str, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None
+    url: str, timeout: float = 15.0, proc: subprocess.Popen[Any] | None = None
 ) -> None:
     """Poll `url` until it answers 2xx; fail early if `proc` exits first."""
     deadline = time.monotonic() + timeout
