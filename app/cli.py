@@ -1,0 +1,73 @@
+"""`python -m app serve [--host H] [--port P]`: migrate, seed, and serve with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from app.config import ConfigError, Settings, load_settings
+
+logger = logging.getLogger("app")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-app", description="The chat app's HTTP server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    return parser
+
+
+def _warn_about_generated_secrets(settings: Settings) -> None:
+    if settings.secret_key_generated:
+        logger.warning("APP_SECRET_KEY is not set: using a random key, so sign-ins end at restart")
+    if settings.broadcaster_secret_generated:
+        logger.warning("REVERB_APP_SECRET is not set: using a random secret the broadcaster "
+                       "will not know, so nothing will be published; set it to the broadcaster's")
+    if settings.demo_mode:
+        logger.warning("ANTHROPIC_API_KEY is not set: replies come from the offline demo model")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status (2 for configuration errors)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("APP_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One line per publish or per migration step would drown the log.
+    for chatty in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"chat-app: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"chat-app: configuration error: --port must be 1-65535, got {args.port}",
+              file=sys.stderr)
+        return 2
+    _warn_about_generated_secrets(settings)
+    # Imported only now: the web stack takes seconds to load, configuration errors should not.
+    import uvicorn
+
+    from app.web import create_app, prepare_database
+
+    try:
+        db = prepare_database(settings)
+    except Exception as exc:
+        print(f"chat-app: cannot prepare the database at {settings.database_url}: {exc}",
+              file=sys.stderr)
+        return 1
+    uvicorn.run(
+        create_app(settings, db),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    return 0

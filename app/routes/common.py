@@ -1,0 +1,35 @@
+"""What every route needs: the signed-in user, path ids, the caller's socket id."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from app.container import services_of
+from app.errors import not_found, unauthenticated
+from app.models import User
+from app.services.publisher import valid_socket_id
+
+
+async def current_user(request: Request) -> User:
+    """The user of the request's bearer token or session cookie; 401 when there is none."""
+    services = services_of(request)
+    user_id = services.tokens.user_id_from(request)
+    if user_id is None:
+        raise unauthenticated()
+    user = await services.db.run(lambda session: session.get(User, user_id))
+    if user is None:
+        raise unauthenticated()
+    return user
+
+
+def path_id(request: Request, name: str) -> int:
+    """A positive integer path parameter; 404 for anything else (as an unknown id would be)."""
+    raw = str(request.path_params.get(name, ""))
+    if not raw.isdigit() or int(raw) <= 0 or len(raw) > 18:
+        raise not_found()
+    return int(raw)
+
+
+def caller_socket_id(request: Request) -> str | None:
+    """The caller's own socket (`X-Socket-ID`), left out of events it caused (`toOthers`)."""
+    return valid_socket_id(request.headers.get("x-socket-id"))

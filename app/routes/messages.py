@@ -1,0 +1,105 @@
+"""Posting a message (202, reply streams in the background), typing, cancelling a reply."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.container import services_of
+from app.errors import ApiError
+from app.policies import conversation_for
+from app.routes.common import caller_socket_id, current_user, path_id
+from app.serializers import message_json
+from app.services import message_store, turns
+from app.services.events import USER_TYPING, presence_channel, typing_event
+from app.validation import Fields, read_body
+
+MAX_MESSAGE = 50_000
+MAX_IDEMPOTENCY_KEY = 255
+
+
+async def post_message(request: Request) -> Response:
+    user = await current_user(request)
+    conversation_id = path_id(request, "conversation_id")
+    services = services_of(request)
+    fields = Fields(await read_body(request))
+    text = fields.text("message", max_length=MAX_MESSAGE, strip=False)
+    key = request.headers.get("idempotency-key", "").strip() or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        fields.add_error("Idempotency-Key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+    # Authorization is checked before validation so outsiders learn nothing from field errors.
+    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
+    fields.done()
+    assert text is not None
+    posted = await services.db.run(
+        lambda s: turns.post_message(s, user, conversation_id, text, key)
+    )
+    if posted.created:
+        services.chat.start_reply(
+            conversation_id,
+            posted.body["user_message"],
+            posted.body["assistant_message"],
+            caller_socket_id(request),
+        )
+    headers = {} if posted.created else {"Idempotent-Replayed": "true"}
+    return JSONResponse(posted.body, posted.status_code, headers=headers)
+
+
+async def typing(request: Request) -> Response:
+    user = await current_user(request)
+    conversation_id = path_id(request, "conversation_id")
+    services = services_of(request)
+    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
+    fields = Fields(await read_body(request))
+    is_typing = fields.boolean("is_typing")
+    fields.done()
+    retry_after = services.typing_limiter.hit((user.id, conversation_id))
+    if retry_after is not None:
+        raise ApiError(429, "Too many typing updates; slow down.",
+                       headers={"Retry-After": str(retry_after)})
+    assert user.id is not None
+    await services.publisher.trigger(
+        [presence_channel(conversation_id)],
+        USER_TYPING,
+        typing_event(user.id, user.name, is_typing),
+        caller_socket_id(request),
+    )
+    return JSONResponse({"ok": True})
+
+
+async def cancel_reply(request: Request) -> Response:
+    user = await current_user(request)
+    conversation_id = path_id(request, "conversation_id")
+    message_id = path_id(request, "message_id")
+    services = services_of(request)
+    message = await services.db.run(
+        lambda s: turns.message_in(s, user, conversation_id, message_id)
+    )
+    if not message.is_streaming:
+        raise ApiError(
+            409, "This reply is not streaming.", extra={"message": message_json(message)}
+        )
+    if not await services.chat.cancel(message_id):
+        # No task streams it in this process (e.g. it was left over): end it where it stands.
+        await services.db.run(
+            lambda s: message_store.finish_message(
+                s, message_id, status="cancelled", content=None, seq=None, error=None
+            )
+        )
+    final = await services.db.run(
+        lambda s: message_store.messages_json(s, [turns.message_in(s, user, conversation_id,
+                                                                   message_id)])
+    )
+    return JSONResponse({"message": final[0]})
+
+
+routes = [
+    Route("/api/conversations/{conversation_id}/messages", post_message, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/typing", typing, methods=["POST"]),
+    Route(
+        "/api/conversations/{conversation_id}/messages/{message_id}/cancel",
+        cancel_reply,
+        methods=["POST"],
+    ),
+]

@@ -1,0 +1,190 @@
+"""ChatService: runs each reply in a background task, from the model's stream to the clients.
+
+history → model stream → ChunkRelay (coalesce, number, publish, save) → final save →
+`message.completed`. Every outcome (complete, failed, cancelled) ends with the message stored and
+announced; no exception leaves a reply task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.db import Database
+from app.models import Conversation
+from app.services import message_store
+from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_event, private_channel
+from app.services.llm import ReplyError, ReplyModel
+from app.services.publisher import PusherPublisher
+from app.services.relay import ChunkRelay
+
+logger = logging.getLogger("app.chat")
+SHUTDOWN_REASON = "The server stopped before the reply was complete."
+
+
+@dataclass
+class _RunningReply:
+    task: asyncio.Task[None]
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_reason: str | None = None
+
+
+class ChatService:
+    """Starts, tracks and cancels streaming replies."""
+
+    def __init__(
+        self, db: Database, publisher: PusherPublisher, model: ReplyModel, settings: Settings
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._model = model
+        self._settings = settings
+        self._running: dict[int, _RunningReply] = {}
+
+    @property
+    def model_label(self) -> str:
+        return self._model.label
+
+    def start_reply(
+        self,
+        conversation_id: int,
+        user_message: dict[str, Any],
+        placeholder: dict[str, Any],
+        socket_id: str | None,
+    ) -> None:
+        """Announce the new turn and stream the reply into `placeholder` in a background task."""
+        message_id = int(placeholder["id"])
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            self._reply(conversation_id, user_message, placeholder, socket_id, stop),
+            name=f"reply-{message_id}",
+        )
+        self._running[message_id] = _RunningReply(task, stop)
+        task.add_done_callback(lambda _t: self._running.pop(message_id, None))
+
+    def is_running(self, message_id: int) -> bool:
+        return message_id in self._running
+
+    async def cancel(self, message_id: int, reason: str | None = None) -> bool:
+        """Stop a running reply and wait until it is stored; False if none runs here.
+
+        Without `reason` it ends `cancelled`; with one it ends `failed` with that reason.
+        """
+        running = self._running.get(message_id)
+        if running is None:
+            return False
+        running.stop_reason = reason
+        running.stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(running.task)
+        return True
+
+    async def shutdown(self, grace_seconds: float = 5.0) -> None:
+        """End every running reply as failed (stored and announced), waiting at most the grace."""
+        replies = list(self._running.values())
+        for running in replies:
+            running.stop_reason = SHUTDOWN_REASON
+            running.stop.set()
+        if replies:
+            await asyncio.wait([r.task for r in replies], timeout=grace_seconds)
+
+    async def _reply(
+        self,
+        conversation_id: int,
+        user_message: dict[str, Any],
+        placeholder: dict[str, Any],
+        socket_id: str | None,
+        stop: asyncio.Event,
+    ) -> None:
+        message_id = int(placeholder["id"])
+        channel = private_channel(conversation_id)
+        limit = self._settings.broadcast_max_data_bytes
+        relay: ChunkRelay | None = None
+        try:
+            for message in (user_message, placeholder):
+                await self._publisher.trigger(
+                    [channel], MESSAGE_CREATED, message_event(message, limit), socket_id
+                )
+            relay = ChunkRelay(
+                message_id=message_id,
+                channel=channel,
+                publisher=self._publisher,
+                save_progress=lambda content, seq: self._db.run(
+                    lambda s: message_store.save_progress(s, message_id, content, seq)
+                ),
+                interval_seconds=self._settings.publish_interval_ms / 1000,
+                save_interval_seconds=self._settings.persist_interval_ms / 1000,
+            )
+            relay.start()
+            status, error = await self._stream(conversation_id, message_id, relay, stop)
+            content, seq = await relay.close()
+        except Exception:
+            logger.exception("reply %s failed unexpectedly", message_id)
+            status, error = "failed", "The reply failed because of an internal error."
+            content, seq = (relay.content, relay.seq) if relay else ("", 0)
+        await self._finish(channel, message_id, status, error, content, seq)
+
+    async def _stream(
+        self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event
+    ) -> tuple[str, str | None]:
+        def load(session: Any) -> Any:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None:
+                return None
+            return message_store.reply_request(
+                session, conversation, message_id, self._settings.max_tokens
+            )
+
+        request = await self._db.run(load)
+        if request is None:
+            return "failed", "The conversation was deleted."
+
+        async def consume() -> None:
+            async for delta in self._model.stream(request):
+                relay.feed(delta)
+
+        reader = asyncio.create_task(consume())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+        if reader.cancelled():
+            running = self._running.get(message_id)
+            reason = running.stop_reason if running else None
+            return ("failed", reason) if reason else ("cancelled", None)
+        failure = reader.exception()
+        if failure is None:
+            return "complete", None
+        if isinstance(failure, ReplyError):
+            logger.warning("reply %s failed: %s", message_id, failure)
+            return "failed", str(failure)
+        logger.error("reply %s failed unexpectedly", message_id, exc_info=failure)
+        return "failed", "The reply failed because of an internal error."
+
+    async def _finish(
+        self, channel: str, message_id: int, status: str, error: str | None, content: str, seq: int
+    ) -> None:
+        try:
+            final = await self._db.run(
+                lambda s: message_store.finish_message(
+                    s, message_id, status=status, content=content, seq=seq, error=error
+                )
+            )
+        except Exception:
+            logger.exception("could not store the end of reply %s", message_id)
+            return
+        if final is not None:
+            await self._publisher.trigger(
+                [channel],
+                MESSAGE_COMPLETED,
+                message_event(final, self._settings.broadcast_max_data_bytes),
+            )

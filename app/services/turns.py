@@ -1,0 +1,95 @@
+"""Posting a message: the user's message and the assistant placeholder, created once per key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.errors import not_found
+from app.models import Conversation, IdempotencyRecord, Message, User, utcnow
+from app.policies import conversation_for
+from app.serializers import message_json
+
+
+@dataclass(frozen=True)
+class PostedTurn:
+    """The response to a posted message; `created` is False when it replays an earlier one."""
+
+    status_code: int
+    body: dict[str, Any]
+    created: bool
+
+
+def _replay(session: Session, user: User, conversation_id: int, key: str) -> PostedTurn | None:
+    record = session.exec(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user.id,
+            IdempotencyRecord.conversation_id == conversation_id,
+            IdempotencyRecord.key == key,
+        )
+    ).first()
+    if record is None:
+        return None
+    return PostedTurn(record.status_code, record.response, created=False)
+
+
+def post_message(
+    session: Session, user: User, conversation_id: int, text: str, idempotency_key: str | None
+) -> PostedTurn:
+    """Store the user's message and a streaming assistant placeholder (202).
+
+    With an `idempotency_key` already used by this user in this conversation, nothing is created
+    and the first response is returned again; concurrent retries are settled by a unique index.
+    """
+    conversation: Conversation = conversation_for(session, user, conversation_id)
+    if idempotency_key:
+        replay = _replay(session, user, conversation_id, idempotency_key)
+        if replay is not None:
+            return replay
+    now = utcnow()
+    user_message = Message(
+        conversation_id=conversation_id, user_id=user.id, role="user", content=text,
+        status="complete", completed_at=now, created_at=now, updated_at=now,
+    )
+    placeholder = Message(
+        conversation_id=conversation_id, user_id=None, role="assistant", content="",
+        status="streaming", is_streaming=True, created_at=now, updated_at=now,
+    )
+    session.add(user_message)
+    session.flush()  # the user's message gets the smaller id: it sorts first at equal times
+    session.add(placeholder)
+    session.flush()
+    body = {
+        "user_message": message_json(user_message, user),
+        "assistant_message": message_json(placeholder),
+    }
+    if idempotency_key:
+        assert user.id is not None
+        session.add(IdempotencyRecord(
+            user_id=user.id, conversation_id=conversation_id, key=idempotency_key,
+            status_code=202, response=body,
+        ))
+    conversation.updated_at = now
+    session.add(conversation)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        assert idempotency_key is not None
+        replay = _replay(session, user, conversation_id, idempotency_key)
+        if replay is None:
+            raise
+        return replay
+    return PostedTurn(202, body, created=True)
+
+
+def message_in(session: Session, user: User, conversation_id: int, message_id: int) -> Message:
+    """Message `message_id` of a conversation the user takes part in (404/403 otherwise)."""
+    conversation_for(session, user, conversation_id)
+    message = session.get(Message, message_id)
+    if message is None or message.conversation_id != conversation_id:
+        raise not_found("Message")
+    return message

@@ -1,0 +1,97 @@
+"""The Starlette application: routes, error handlers, and the services it starts and stops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from app.auth import PasswordHashing, TokenIssuer
+from app.config import DEMO_MODEL_LABEL, Settings
+from app.container import Services
+from app.db import Database, create_db_engine, upgrade_schema
+from app.errors import ApiError, api_error_handler, http_error_handler, unexpected_error_handler
+from app.ratelimit import SlidingWindowLimiter
+from app.routes import auth, broadcasting, conversations, messages, meta, ui
+from app.services import accounts, message_store
+from app.services.chat import ChatService
+from app.services.llm import ClaudeModel, DemoModel, ReplyModel
+from app.services.publisher import PusherPublisher
+
+logger = logging.getLogger("app")
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Migrate the schema to head, fail replies a previous run left streaming, seed the demo."""
+    db = Database(create_db_engine(settings.database_url))
+    upgrade_schema(db.engine)
+    with db.session() as session:
+        interrupted = message_store.fail_interrupted(session)
+        if interrupted:
+            logger.warning("marked %d interrupted replies as failed", interrupted)
+        if settings.seed_demo and accounts.seed_demo(
+            session, PasswordHashing(), settings.default_model
+        ):
+            logger.info("created the demo user %s", accounts.DEMO_EMAIL)
+    return db
+
+
+def _reply_model(settings: Settings) -> ReplyModel:
+    if settings.anthropic_api_key is None:
+        return DemoModel(DEMO_MODEL_LABEL, settings.demo_token_delay_ms / 1000)
+    return ClaudeModel(
+        settings.anthropic_api_key, settings.anthropic_base_url, settings.anthropic_max_retries
+    )
+
+
+def build_services(settings: Settings, db: Database) -> Services:
+    publisher = PusherPublisher(
+        settings.broadcaster,
+        timeout_seconds=settings.publish_timeout_seconds,
+        attempts=settings.publish_attempts,
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        passwords=PasswordHashing(),
+        tokens=TokenIssuer(settings.secret_key, settings.token_ttl_seconds),
+        publisher=publisher,
+        chat=ChatService(db, publisher, _reply_model(settings), settings),
+        typing_limiter=SlidingWindowLimiter(settings.typing_limit_per_minute, 60.0),
+    )
+
+
+def create_app(settings: Settings, db: Database | None = None) -> Starlette:
+    """The app for `settings`; it migrates the database itself unless `db` is given ready."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database = db or prepare_database(settings)
+        services = build_services(settings, database)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.chat.shutdown()
+            await services.publisher.aclose()
+            database.dispose()
+
+    return Starlette(
+        routes=[
+            *meta.routes,
+            *auth.routes,
+            *conversations.routes,
+            *messages.routes,
+            *broadcasting.routes,
+            *ui.routes,
+        ],
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )

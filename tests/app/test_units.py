@@ -1,0 +1,99 @@
+"""Pure parts of the app, checked against the Pusher spec's test vectors and by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from app.config import ConfigError, load_settings
+from app.ratelimit import SlidingWindowLimiter
+from app.services.channel_auth import presence_auth, private_auth, user_auth
+from app.services.events import conversation_id_of, message_event
+from app.services.publisher import signed_query, valid_socket_id
+
+KEY, SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
+
+
+def test_private_channel_signature_matches_the_spec_vector() -> None:
+    assert private_auth(KEY, SECRET, "1234.1234", "private-foobar") == {
+        "auth": f"{KEY}:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"}
+
+
+def test_presence_signature_covers_the_exact_channel_data() -> None:
+    body = presence_auth(KEY, SECRET, "1234.1234", "presence-foobar", 7, {"id": 7, "name": "A"})
+    assert json.loads(body["channel_data"]) == {"user_id": 7, "user_info": {"id": 7, "name": "A"}}
+    expected = hmac.new(SECRET.encode(), f"1234.1234:presence-foobar:{body['channel_data']}"
+                        .encode(), hashlib.sha256).hexdigest()
+    assert body["auth"] == f"{KEY}:{expected}"
+
+
+def test_signin_signature_format() -> None:
+    body = user_auth(KEY, SECRET, "1234.1234", 12345, {"id": 12345, "name": "x"})
+    assert json.loads(body["user_data"])["id"] == "12345"
+    assert body["auth"].startswith(f"{KEY}:") and len(body["auth"]) == len(KEY) + 65
+
+
+def test_http_api_signature_matches_the_spec_vector() -> None:
+    body = b'{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}'
+    query = signed_query(KEY, SECRET, "POST", "/apps/3/events", body, 1353088179)
+    assert "body_md5=ec365a775a4cd0599faeb73354201b6f" in query
+    assert query.endswith(
+        "auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c")
+
+
+@pytest.mark.parametrize(("value", "ok"), [("123.456", True), ("1.2", True), ("abc", False),
+                                           ("1.2.3", False), ("", False), (None, False)])
+def test_socket_ids_are_checked(value: str | None, ok: bool) -> None:
+    assert (valid_socket_id(value) is not None) is ok
+
+
+def test_channel_names_map_to_conversations() -> None:
+    assert conversation_id_of("private-conversation.42") == 42
+    assert conversation_id_of("presence-conversation.7") == 7
+    for name in ("private-conversation.", "private-conversation.4x", "private-other.1",
+                 "conversation.1", "private-conversation.01"):
+        assert conversation_id_of(name) is None
+
+
+def test_oversized_messages_are_cut_to_fit_an_event() -> None:
+    small = {"id": 1, "content": "short"}
+    assert message_event(small, 10_240) == {"message": small}
+    text = "é\"" * 20_000
+    big = {"id": 2, "content": text}
+    event = message_event(big, 10_240)
+    encoded = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    assert len(encoded) <= 10_240
+    assert event["message"]["content_truncated"] is True
+    assert text.startswith(event["message"]["content"])
+    assert len(event["message"]["content"]) > 2_000
+
+
+def test_sliding_window_limiter() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(3, 60.0, clock=lambda: now[0])
+    assert [limiter.hit("a") for _ in range(3)] == [None, None, None]
+    assert limiter.hit("a") == 60
+    assert limiter.hit("b") is None
+    now[0] = 59.5
+    assert limiter.hit("a") == 1
+    now[0] = 60.0
+    assert limiter.hit("a") is None
+
+
+def test_settings_defaults_and_errors() -> None:
+    settings = load_settings({})
+    assert settings.demo_mode and settings.environment == "development" and settings.seed_demo
+    assert settings.secret_key_generated and settings.broadcaster.port == 8080
+    assert settings.database_url == "sqlite:///var/chat.sqlite3"
+    assert load_settings({"ANTHROPIC_API_KEY": "k", "APP_ENV": "testing"}).seed_demo is False
+    https = load_settings({"REVERB_SCHEME": "https"}).broadcaster
+    assert https.port == 443 and https.base_url == "https://127.0.0.1:443"
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        load_settings({"APP_ENV": "staging"})
+    with pytest.raises(ConfigError, match="APP_SEED_DEMO"):
+        load_settings({"APP_SEED_DEMO": "maybe"})
+    with pytest.raises(ConfigError, match="REVERB_PORT"):
+        load_settings({"REVERB_PORT": "70000"})
