@@ -26,6 +26,7 @@ log = logging.getLogger("broadcaster.http")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _WS_MAX_SIZE_FLOOR = 65_536
+_TLS_HANDSHAKE = b"\x16"
 _quiet = logging.getLogger("broadcaster.handshake")
 _quiet.setLevel(logging.WARNING)
 
@@ -55,6 +56,7 @@ class HttpListener(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = 0
         self.busy = False
+        self.fresh = True
         self.last_active = node.loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -67,6 +69,13 @@ class HttpListener(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.node.loop.time()
+        if data[:1] == _TLS_HANDSHAKE and self.h11.their_state is h11.IDLE and self.fresh:
+            # A TLS ClientHello on the plain port (pusher-js tries `wss` after `ws` fails): close
+            # at once so the client moves on instead of waiting for its own timeout.
+            assert self.transport is not None
+            self.transport.close()
+            return
+        self.fresh = False
         self.h11.receive_data(data)
         self._drain()
 

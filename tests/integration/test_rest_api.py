@@ -150,3 +150,13 @@ def test_garbage_http_gets_400_and_the_server_lives_on(shared_broadcaster: Broad
         b"POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 1)
     assert oversized.startswith(b"HTTP/1.1 413 ")
     assert httpx.get(f"{shared_broadcaster.base_url}/up").status_code == 200
+
+
+def test_tls_handshake_on_the_plain_port_is_closed_at_once(shared_broadcaster: Broadcaster) -> None:
+    client_hello = bytes.fromhex("16030100c4010000c00303") + bytes(32)
+    with socket.create_connection((shared_broadcaster.host, shared_broadcaster.port),
+                                  timeout=5) as sock:
+        sock.sendall(client_hello)
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed without an answer
+        assert time.monotonic() - started < 2
