@@ -36,8 +36,7 @@ def test_both_pages_recover_the_full_reply_when_the_broadcaster_restarts_mid_rep
     own_stack: Stack, open_page: Callable[[str], ChatPage], people: Callable[[str], Person]
 ) -> None:
     # About 2,200 characters in 4-character deltas every 45 ms: some 25 seconds of streaming, so
-    # the reply is still running when pusher-js has reconnected (its retry, which also tries
-    # `wss` on the plain port, takes about 15 seconds in Chromium).
+    # the reply is surely still running when pusher-js has reconnected after its back-off.
     own_stack.claude.script(Script(reply=REPLY, chunk_size=4, delay=0.045), match="long story")
     ada, ben = people("Ada"), people("Ben")
     a = open_page(own_stack.base_url)
