@@ -62,7 +62,10 @@ class WebSocketConnection(asyncio.Protocol):
         self.pusher: PusherConnection | None = None
         self.last_seen = node.loop.time()
         self.pinged = False
-        self._out: list[bytes] | None = None
+        # One queued frame is kept as the shared bytes object itself: allocating a list per
+        # subscriber per event would feed the cyclic garbage collector, whose pauses dominate
+        # the latency tail with thousands of subscribers.
+        self._out: bytes | list[bytes] | None = None
         self._eof = False
         self._busy = False
         self._backlog: list[bytes] | None = None
@@ -210,16 +213,18 @@ class WebSocketConnection(asyncio.Protocol):
 
     def send_frame(self, frame: bytes) -> None:
         """Queue an encoded frame; it is written at the end of this loop iteration."""
-        if self._closing_since is not None:
-            return
-        self._queue(frame)
+        if self._closing_since is None:
+            self._queue(frame)
 
     def _queue(self, chunk: bytes) -> None:
-        if self._out is None:
-            self._out = [chunk]
+        out = self._out
+        if out is None:
+            self._out = chunk
             self.node.corker.add(self)
+        elif isinstance(out, bytes):
+            self._out = [out, chunk]
         else:
-            self._out.append(chunk)
+            out.append(chunk)
 
     def _pump_protocol_output(self) -> None:
         """Queue what websockets wants sent (pongs, close frames) behind our own frames."""
@@ -236,9 +241,9 @@ class WebSocketConnection(asyncio.Protocol):
     def flush(self) -> None:
         """Write everything queued in one call; drop the client if it stopped reading."""
         out, self._out = self._out, None
-        if not out or self.transport.is_closing():
+        if out is None or self.transport.is_closing():
             return
-        self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self.transport.write(out if isinstance(out, bytes) else b"".join(out))
         if self._eof:
             self.transport.close()
         elif self.transport.get_write_buffer_size() > self.node.limits.max_write_buffer:
