@@ -1,0 +1,1 @@
+"""Load scripts and their driver: our broadcaster measured side by side with soketi."""

@@ -1,0 +1,125 @@
+"""Publish-to-receive latency at a fixed publish rate (normally half the saturation rate).
+
+    python -m bench.latency --port P --subscribers 1000 --rate EVENTS_PER_S [--server-pid PID]
+
+Events are published open-loop on a fixed schedule over the HTTP API; each carries the monotonic
+clock reading taken just before its request is written. The sink (same machine, same clock) reads
+every delivery's timestamp on arrival, so the figures cover the HTTP request, the fan-out to every
+subscriber and the delivery through the kernel. Prints one summary line with percentiles in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from bench.process_meter import CpuWindow, raise_fd_limit
+from bench.publisher import PublisherPool
+from bench.sink_process import CONTROL_PAUSE, CONTROL_RECORD, Sink, Slot
+from bench.summary import format_line, interference, noisy, validity
+from bench.target import Target, add_target_arguments, target_from
+
+CHANNEL = "bench-latency"
+
+
+async def publish_at_rate(pool: PublisherPool, rate: float, seconds: float) -> int:
+    """Start one publish every 1/rate s for `seconds`; return how many were skipped because
+    every connection was still busy (the publisher fell behind the schedule)."""
+    interval = 1.0 / rate
+    skipped = 0
+    tasks: set[asyncio.Task[None]] = set()
+    start = time.monotonic()
+    due = start
+    while due < start + seconds:
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if pool.idle_connections():
+            task = asyncio.create_task(pool.publish())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        else:
+            skipped += 1
+        due += interval
+    if tasks:
+        await asyncio.wait(tasks, timeout=10.0)
+    return skipped
+
+
+async def measure(target: Target, subscribers: int, rate: float, warmup_s: float,
+                  measure_s: float, publishers: int) -> dict[str, object]:
+    """Run the scenario and return the summary fields."""
+    sink = Sink(target, CHANNEL, subscribers, max_seconds=warmup_s + measure_s + 120)
+    problems: list[str] = []
+    if not await sink.wait_ready(90.0):
+        problems.append("setup_timeout")
+    count = sink.read(Slot.SUBSCRIBED)
+    if sink.read(Slot.FAILED):
+        problems.append(f"connect_failures_{sink.read(Slot.FAILED)}")
+    pool = PublisherPool(target, CHANNEL, publishers)
+    await publish_at_rate(pool, rate, warmup_s)
+    await asyncio.sleep(0.5)  # let the warm-up's deliveries land before recording
+    sent_before, events_before = pool.stats.sent, sink.read(Slot.EVENTS)
+    cpu = CpuWindow(target.pid)
+    sink_cpu_before = sink.cpu_seconds()
+    cpu.start()
+    sink.set_control(CONTROL_RECORD)
+    skipped = await publish_at_rate(pool, rate, measure_s)
+    drain_until = time.monotonic() + 5.0
+    expected = (pool.stats.sent - sent_before) * count
+    while sink.read(Slot.EVENTS) - events_before < expected and time.monotonic() < drain_until:
+        await asyncio.sleep(0.02)
+    sink.set_control(CONTROL_PAUSE)
+    elapsed, own_cpu, server_cpu = cpu.stop()
+    loadgen_cpu = own_cpu + 100.0 * (sink.cpu_seconds() - sink_cpu_before) / elapsed
+    noise = interference(cpu, target, server_cpu, loadgen_cpu)
+    missing = expected - (sink.read(Slot.EVENTS) - events_before)
+    closed = sink.read(Slot.CLOSED)
+    result = sink.stop()
+    pool.close()
+    if skipped:
+        problems.append(f"publisher_behind_{skipped}")
+    if missing > 0:
+        problems.append(f"missing_{missing}")
+    if closed:
+        problems.append(f"closed_by_server_{closed}")
+    if pool.stats.failed:
+        problems.append(f"publish_failed_{pool.stats.failed}:{pool.stats.last_error}")
+    return {
+        "server": target.label,
+        "subscribers": count,
+        "rate_events_per_s": round(rate, 1),
+        "deliveries": int(result.number("latency_samples")),
+        "p50_ms": round(result.number("p50_us") / 1000, 2),
+        "p90_ms": round(result.number("p90_us") / 1000, 2),
+        "p99_ms": round(result.number("p99_us") / 1000, 2),
+        "max_ms": round(result.number("max_us") / 1000, 2),
+        "loadgen_cpu": round(loadgen_cpu, 1),
+        "server_cpu": round(server_cpu, 1),
+        **noise,
+        "status": validity(loadgen_cpu, problems + noisy(noise)),
+    }
+
+
+def main() -> None:
+    """Parse arguments, run, print the summary line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    add_target_arguments(parser)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, required=True, help="events published per second")
+    parser.add_argument("--publishers", type=int, default=16,
+                        help="connections available to publish on")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    if not 0 < args.rate <= 20000:
+        parser.error("--rate must be in (0, 20000]")
+    raise_fd_limit(args.subscribers + 1024)
+    fields = asyncio.run(measure(target_from(args), args.subscribers, args.rate, args.warmup,
+                                 args.seconds, args.publishers))
+    print(format_line("latency", fields), flush=True)
+
+
+if __name__ == "__main__":
+    main()
