@@ -75,8 +75,11 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- opening ---------------------------------------------------------------------------
 
-    def open(self, query: str, origin: str | None) -> None:
-        """Check the app, protocol version, origin and quota; then greet or refuse."""
+    def open(self, query: str, origin: str | None, handshake_response: bytes = b"") -> None:
+        """Send the handshake response, check the app, protocol version, origin and quota;
+        then greet or refuse."""
+        if handshake_response:
+            self._queue(handshake_response)
         self._run(self._open(query, origin))
 
     async def _open(self, query: str, origin: str | None) -> None:

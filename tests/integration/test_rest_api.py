@@ -160,3 +160,13 @@ def test_tls_handshake_on_the_plain_port_is_closed_at_once(shared_broadcaster: B
         started = time.monotonic()
         assert sock.recv(1024) == b""  # closed without an answer
         assert time.monotonic() - started < 2
+
+
+def test_invalid_websocket_upgrade_gets_an_http_error(shared_broadcaster: Broadcaster) -> None:
+    request = (f"GET /app/{shared_broadcaster.key}?protocol=7 HTTP/1.1\r\nHost: x\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode()
+    received = raw_exchange(shared_broadcaster, request, 1)
+    assert received.startswith(b"HTTP/1.1 426 ")
+    assert b"sec-websocket-version: 13" in received.lower()
+    assert httpx.get(f"{shared_broadcaster.base_url}/up").status_code == 200
