@@ -49,6 +49,8 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             raise HttpError(404, f"Unknown app {unquote(app_id)[:64]!r}")
         params = dict(parse_qsl(query, keep_blank_values=True))
         authenticate(app, method, path, params, body, time.time())
+        if not app.enabled:
+            raise HttpError(403, "Application is disabled")
         return await _route(node, app, method, resource, unquote(channel) if channel else None,
                             bool(users), params, body)
     except HttpError as exc:

@@ -233,3 +233,29 @@ async def test_answering_pings_keeps_the_connection(tmp_path: Path) -> None:
                 assert ping["event"] == "pusher:ping"
                 await client.send({"event": "pusher:pong", "data": {}})
             assert client.ws is not None and client.ws.close_code is None
+
+
+async def test_disabled_app_refuses_sockets_and_api_calls(tmp_path: Path) -> None:
+    with running_broadcaster(tmp_path, extra_env={"REVERB_APP_ENABLED": "false"}) as server:
+        await expect_refusal(server.ws_url, 4003)
+        api = ApiClient(server.base_url, server.app_id, server.key, server.secret)
+        response = api.trigger("any", "e", "{}")
+        api.close()
+        assert response.status_code == 403
+        assert response.json() == {"error": "Application is disabled"}
+
+
+async def test_encrypted_channels_need_auth_and_relay_opaque_payloads(
+    shared_broadcaster: Broadcaster, api: ApiClient
+) -> None:
+    server = shared_broadcaster
+    async with PusherTestClient(server.ws_url) as client, \
+            PusherTestClient(server.ws_url) as intruder:
+        refused = await intruder.subscribe("private-encrypted-vault", expect_ok=False)
+        assert refused["event"] == "pusher:subscription_error"
+        await client.subscribe("private-encrypted-vault", key=server.key, secret=server.secret)
+        sealed = json.dumps({"nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"})
+        assert api.trigger("private-encrypted-vault", "sealed", sealed).status_code == 200
+        event = await client.expect("sealed")
+        assert event["data"] == sealed
+        await intruder.expect_silence()
