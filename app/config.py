@@ -59,6 +59,7 @@ class Settings:
     publish_attempts: int
     broadcast_max_data_bytes: int
     typing_limit_per_minute: int
+    login_attempts_per_minute: int
     demo_token_delay_ms: int
     seed_demo: bool
     ui_dist: Path
@@ -183,6 +184,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         publish_attempts=_int(env, "APP_PUBLISH_ATTEMPTS", 3, minimum=1),
         broadcast_max_data_bytes=_int(env, "APP_BROADCAST_MAX_DATA_BYTES", 10_240, minimum=1024),
         typing_limit_per_minute=_int(env, "APP_TYPING_LIMIT_PER_MINUTE", 10, minimum=1),
+        login_attempts_per_minute=_int(env, "APP_LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1),
         demo_token_delay_ms=_int(env, "APP_DEMO_TOKEN_DELAY_MS", 40),
         seed_demo=_bool(env, "APP_SEED_DEMO", environment == "development"),
         ui_dist=ui_dist,

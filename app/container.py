@@ -23,6 +23,7 @@ class Services:
     publisher: PusherPublisher
     chat: ChatService
     typing_limiter: SlidingWindowLimiter
+    login_limiter: SlidingWindowLimiter
 
 
 def services_of(request: Request) -> Services:

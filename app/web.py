@@ -61,6 +61,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         publisher=publisher,
         chat=ChatService(db, publisher, _reply_model(settings), settings),
         typing_limiter=SlidingWindowLimiter(settings.typing_limit_per_minute, 60.0),
+        login_limiter=SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0),
     )
 
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from app.auth import SESSION_COOKIE
 from app.container import services_of
-from app.errors import validation_failed
+from app.errors import ApiError, validation_failed
 from app.models import User
 from app.routes.common import current_user
 from app.serializers import user_json
@@ -58,6 +58,12 @@ async def login(request: Request) -> Response:
     fields.done()
     assert email is not None and password is not None
     services = services_of(request)
+    # Password guessing is throttled per address and account, as Laravel's login throttle does.
+    client = request.client.host if request.client else ""
+    retry_after = services.login_limiter.hit((client, email.strip().lower()))
+    if retry_after is not None:
+        raise ApiError(429, "Too many sign-in attempts; try again later.",
+                       headers={"Retry-After": str(retry_after)})
     user = await services.db.run(
         lambda s: accounts.authenticate(s, services.passwords, email, password)
     )

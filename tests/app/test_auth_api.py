@@ -78,3 +78,24 @@ async def test_the_session_cookie_works_on_every_endpoint(chat_app: AppServer) -
         assert (await browser.get("/api/me")).status_code == 401
         browser.cookies.set("chat_session", "tampered.value")
         assert (await browser.get("/api/me")).status_code == 401
+
+
+async def test_password_guessing_is_throttled_per_account(http: httpx.AsyncClient) -> None:
+    user = await register(http)
+    http.cookies.clear()
+    statuses = [
+        (await http.post("/api/login", json={"email": user.email, "password": f"guess-{n}"}))
+        .status_code
+        for n in range(10)
+    ]
+    assert statuses == [422] * 10
+    blocked = await http.post("/api/login", json={"email": user.email, "password": "guess-x"})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) >= 1
+    assert "error" in blocked.json()
+    # another account from the same address is not affected
+    other = await register(http)
+    http.cookies.clear()
+    ok = await http.post("/api/login", json={"email": other.email,
+                                             "password": "correct-horse-1"})
+    assert ok.status_code == 200
