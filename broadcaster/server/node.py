@@ -71,7 +71,8 @@ class BroadcastServer:
                     connection.transport.abort()
                 continue
             app = connection.app
-            assert app is not None
+            if app is None:  # refused at connect: already closing, handled above
+                continue
             verdict = check_liveness(now, connection.last_seen, connection.pinged,
                                      app.ping_interval, app.pong_timeout)
             if verdict is Liveness.PING:

@@ -80,6 +80,9 @@ class WebSocketConnection(asyncio.Protocol):
         then greet or refuse."""
         if handshake_response:
             self._queue(handshake_response)
+        # Every socket is swept, refused ones too: a client that never answers our close frame
+        # is dropped after `close_timeout`.
+        self.node.websockets[self.socket_id] = self
         self._run(self._open(query, origin))
 
     async def _open(self, query: str, origin: str | None) -> None:
@@ -102,7 +105,6 @@ class WebSocketConnection(asyncio.Protocol):
             return self.close_with(ServerClosing("Server is shutting down"))
         count = await self.node.hub.connect(app, self)
         self._registered = True
-        self.node.websockets[self.socket_id] = self
         if app.max_connections is not None and count > app.max_connections:
             return self.close_with(OverConnectionQuota("Application is over its connection quota"))
         self.pusher = PusherConnection(app, self.socket_id)
@@ -280,10 +282,10 @@ class WebSocketConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing_since = self._closing_since or self.node.loop.time()
         self._out = None
+        self.node.websockets.pop(self.socket_id, None)
         if not self._registered:
             return
         self._registered = False
-        self.node.websockets.pop(self.socket_id, None)
         self.node.spawn_or_run(self._cleanup())
 
     async def _cleanup(self) -> None:

@@ -259,3 +259,22 @@ async def test_encrypted_channels_need_auth_and_relay_opaque_payloads(
         event = await client.expect("sealed")
         assert event["data"] == sealed
         await intruder.expect_silence()
+
+
+async def test_refused_client_that_ignores_the_close_frame_is_dropped(
+    shared_broadcaster: Broadcaster,
+) -> None:
+    server = shared_broadcaster
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"GET /app/unknown-key?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    received = b""
+    # Never answer the close frame: the server gives up after its close timeout (5 s).
+    async with asyncio.timeout(15):
+        while chunk := await reader.read(4096):
+            received += chunk
+    assert b"4001" in received.replace(b"\\", b"")
+    writer.close()
