@@ -88,12 +88,7 @@ async def measure(target: Target, subscribers: int, publishers: int, window: int
                   warmup_s: float, measure_s: float) -> dict[str, object]:
     """Run the scenario and return the summary fields."""
     sink = Sink(target, CHANNEL, subscribers, max_seconds=warmup_s + measure_s + 120)
-    problems: list[str] = []
-    if not await sink.wait_ready(90.0):
-        problems.append("setup_timeout")
-    count = sink.read(Slot.SUBSCRIBED)
-    if sink.read(Slot.FAILED):
-        problems.append(f"connect_failures_{sink.read(Slot.FAILED)}")
+    count, problems = await sink.subscribed()
     pool = PublisherPool(target, CHANNEL, publishers)
     publisher = ClosedLoopPublisher(pool, sink, max(count, 1), window)
     cpu = CpuWindow(target.pid)

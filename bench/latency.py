@@ -51,12 +51,7 @@ async def measure(target: Target, subscribers: int, rate: float, warmup_s: float
                   measure_s: float, publishers: int) -> dict[str, object]:
     """Run the scenario and return the summary fields."""
     sink = Sink(target, CHANNEL, subscribers, max_seconds=warmup_s + measure_s + 120)
-    problems: list[str] = []
-    if not await sink.wait_ready(90.0):
-        problems.append("setup_timeout")
-    count = sink.read(Slot.SUBSCRIBED)
-    if sink.read(Slot.FAILED):
-        problems.append(f"connect_failures_{sink.read(Slot.FAILED)}")
+    count, problems = await sink.subscribed()
     pool = PublisherPool(target, CHANNEL, publishers)
     await publish_at_rate(pool, rate, warmup_s)
     await asyncio.sleep(0.5)  # let the warm-up's deliveries land before recording

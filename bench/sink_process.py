@@ -116,6 +116,16 @@ class Sink:
             await asyncio.sleep(0.01)
         return False
 
+    async def subscribed(self, limit_s: float = 90.0) -> tuple[int, list[str]]:
+        """Wait for the setup; the number of subscriptions made and what went wrong, if anything
+        (as `status` words)."""
+        problems: list[str] = []
+        if not await self.wait_ready(limit_s):
+            problems.append("setup_timeout")
+        if self.read(Slot.FAILED):
+            problems.append(f"connect_failures_{self.read(Slot.FAILED)}")
+        return self.read(Slot.SUBSCRIBED), problems
+
     def setup_seconds(self) -> float:
         """Time from the first connect to the last subscription (or failure)."""
         return (self.read(Slot.SETUP_END_NS) - self.read(Slot.SETUP_START_NS)) / 1e9
