@@ -1,7 +1,8 @@
 """One TCP connection before it is a WebSocket: HTTP/1.1 parsed with h11, keep-alive.
 
-`/app/{key}` upgrade requests are answered by websockets' Sans-I/O handshake, and the transport is
-handed to a `WebSocketConnection`; every other request goes to the REST routes.
+A valid `/app/{key}` upgrade is answered with `101 Switching Protocols` (checked by
+`protocol.handshake`) and the transport is handed to a `WebSocketConnection`, whose frames
+websockets' Sans-I/O protocol parses; every other request goes to the REST routes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ log = logging.getLogger("broadcaster.http")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
-_quiet = logging.getLogger("broadcaster.handshake")
+_quiet = logging.getLogger("broadcaster.frames")
 _quiet.setLevel(logging.WARNING)
 
 
