@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup python-deps node-deps services ui clean
+.PHONY: run test lint setup python-deps node-deps services ui bench clean
 
 setup: python-deps node-deps
 
@@ -35,6 +35,10 @@ test: setup services ui lint
 
 run: setup ui
 	@bash scripts/run-all.sh
+
+# Side by side with soketi (installed from ../shared/peers when missing); see docs/performance.md.
+bench: python-deps
+	bash bench/run.sh --repeat 2
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules echo_client_example/node_modules echo_client_example/dist
