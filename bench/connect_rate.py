@@ -16,7 +16,7 @@ import asyncio
 
 from bench.process_meter import CpuWindow, raise_fd_limit
 from bench.sink_process import Sink, Slot
-from bench.summary import format_line, interference, noisy, validity
+from bench.summary import format_line, load_fields
 from bench.target import Target, add_target_arguments, target_from
 
 CHANNEL = "bench-connect"
@@ -46,18 +46,13 @@ async def measure(target: Target, connections: int, concurrency: int,
     sink.stop()
     if failed:
         problems.append(f"failed_{failed}")
-    loadgen_cpu = sink_cpu + own_cpu
-    noise = interference(cpu, target, server_cpu, loadgen_cpu)
     return {
         "server": target.label,
         "connections": subscribed,
         "concurrency": concurrency,
         "connections_per_s": round(subscribed / setup_s),
         "seconds": round(setup_s, 2),
-        "loadgen_cpu": round(loadgen_cpu, 1),
-        "server_cpu": round(server_cpu, 1),
-        **noise,
-        "status": validity(loadgen_cpu, problems + noisy(noise)),
+        **load_fields(cpu, target, server_cpu, sink_cpu + own_cpu, problems),
     }
 
 

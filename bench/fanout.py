@@ -18,7 +18,7 @@ import time
 from bench.process_meter import CpuWindow, raise_fd_limit
 from bench.publisher import PublisherPool
 from bench.sink_process import Sink, Slot
-from bench.summary import format_line, interference, noisy, validity
+from bench.summary import delivery_problems, format_line, load_fields
 from bench.target import Target, add_target_arguments, target_from
 
 CHANNEL = "bench-fanout"
@@ -109,28 +109,18 @@ async def measure(target: Target, subscribers: int, publishers: int, window: int
     pool.close()
     if publisher.stalled:
         problems.append("stalled")
-    if missing > 0:
-        problems.append(f"missing_{missing}")
-    if closed:
-        problems.append(f"closed_by_server_{closed}")
-    if pool.stats.failed:
-        problems.append(f"publish_failed_{pool.stats.failed}:{pool.stats.last_error}")
+    problems += delivery_problems(missing, closed, pool.stats)
     sink_cpu = 100.0 * (sink_cpu_after - sink_cpu_before) / elapsed
-    loadgen_cpu = own_cpu + sink_cpu
-    noise = interference(cpu, target, server_cpu, loadgen_cpu)
     delivered = events_after - events_before
     return {
         "server": target.label,
         "subscribers": count,
         "deliveries_per_s": round(delivered / elapsed),
         "events_per_s": round(delivered / elapsed / max(count, 1), 1),
-        "loadgen_cpu": round(loadgen_cpu, 1),
         "sink_cpu": round(sink_cpu, 1),
-        "server_cpu": round(server_cpu, 1),
-        **noise,
         "published": pool.stats.sent,
         "publish_connections_opened": pool.stats.reconnects,
-        "status": validity(loadgen_cpu, problems + noisy(noise)),
+        **load_fields(cpu, target, server_cpu, own_cpu + sink_cpu, problems),
     }
 
 

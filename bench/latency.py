@@ -17,7 +17,7 @@ import time
 from bench.process_meter import CpuWindow, raise_fd_limit
 from bench.publisher import PublisherPool
 from bench.sink_process import CONTROL_PAUSE, CONTROL_RECORD, Sink, Slot
-from bench.summary import format_line, interference, noisy, validity
+from bench.summary import delivery_problems, format_line, load_fields
 from bench.target import Target, add_target_arguments, target_from
 
 CHANNEL = "bench-latency"
@@ -68,19 +68,13 @@ async def measure(target: Target, subscribers: int, rate: float, warmup_s: float
     sink.set_control(CONTROL_PAUSE)
     elapsed, own_cpu, server_cpu = cpu.stop()
     loadgen_cpu = own_cpu + 100.0 * (sink.cpu_seconds() - sink_cpu_before) / elapsed
-    noise = interference(cpu, target, server_cpu, loadgen_cpu)
     missing = expected - (sink.read(Slot.EVENTS) - events_before)
     closed = sink.read(Slot.CLOSED)
     result = sink.stop()
     pool.close()
     if skipped:
         problems.append(f"publisher_behind_{skipped}")
-    if missing > 0:
-        problems.append(f"missing_{missing}")
-    if closed:
-        problems.append(f"closed_by_server_{closed}")
-    if pool.stats.failed:
-        problems.append(f"publish_failed_{pool.stats.failed}:{pool.stats.last_error}")
+    problems += delivery_problems(missing, closed, pool.stats)
     return {
         "server": target.label,
         "subscribers": count,
@@ -90,10 +84,7 @@ async def measure(target: Target, subscribers: int, rate: float, warmup_s: float
         "p90_ms": round(result.number("p90_us") / 1000, 2),
         "p99_ms": round(result.number("p99_us") / 1000, 2),
         "max_ms": round(result.number("max_us") / 1000, 2),
-        "loadgen_cpu": round(loadgen_cpu, 1),
-        "server_cpu": round(server_cpu, 1),
-        **noise,
-        "status": validity(loadgen_cpu, problems + noisy(noise)),
+        **load_fields(cpu, target, server_cpu, loadgen_cpu, problems),
     }
 
 

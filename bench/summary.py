@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bench.process_meter import CpuWindow, other_work_percent
+from bench.publisher import PublishStats
 from bench.target import Target
 
 # A load generator above this share of its core may itself be what limits the figure.
@@ -47,6 +48,31 @@ def interference(window: CpuWindow, target: Target, server_cpu: float,
         fields["server_core_other"] = round(
             other_work_percent(window, target.pid, server_cpu), 1)
     return fields
+
+
+def delivery_problems(missing: int, closed: int, stats: PublishStats) -> list[str]:
+    """Status words for events that never arrived, sockets the server closed, failed publishes."""
+    problems = []
+    if missing > 0:
+        problems.append(f"missing_{missing}")
+    if closed:
+        problems.append(f"closed_by_server_{closed}")
+    if stats.failed:
+        problems.append(f"publish_failed_{stats.failed}:{stats.last_error}")
+    return problems
+
+
+def load_fields(window: CpuWindow, target: Target, server_cpu: float, loadgen_cpu: float,
+                problems: list[str]) -> dict[str, object]:
+    """The closing fields of every summary line: both CPU figures, the interference on each
+    core, and the status (`ok` or why the figure cannot be trusted)."""
+    noise = interference(window, target, server_cpu, loadgen_cpu)
+    return {
+        "loadgen_cpu": round(loadgen_cpu, 1),
+        "server_cpu": round(server_cpu, 1),
+        **noise,
+        "status": validity(loadgen_cpu, problems + noisy(noise)),
+    }
 
 
 def noisy(noise: dict[str, object]) -> list[str]:

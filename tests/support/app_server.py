@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import Broadcaster, ManagedProcess, free_port
+from tests.support.processes import Broadcaster, ManagedProcess, ServerProcess, free_port
 
 TEST_SECRET_KEY = "test-secret-key-for-the-chat-app-0123456789"
 
@@ -66,7 +66,7 @@ def app_env(
 
 
 @dataclass
-class AppServer:
+class AppServer(ServerProcess):
     """A running `python -m app serve` on a free loopback port."""
 
     env: dict[str, str]
@@ -82,22 +82,8 @@ class AppServer:
     def start(self) -> AppServer:
         argv = [sys.executable, "-m", "app", "serve", "--host", self.host,
                 "--port", str(self.port)]
-        self.process = ManagedProcess(
-            argv, self.env, ready_url=f"{self.base_url}/up", log_path=self.log_path
-        )
-        self.process.start()
+        self._launch(argv, self.env, self.base_url)
         return self
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
-
-    def log(self) -> str:
-        return self.process.log() if self.process else ""
 
 
 @contextlib.contextmanager

@@ -87,8 +87,31 @@ class ManagedProcess:
         return ""
 
 
+class ServerProcess:
+    """Start, stop and read the log of a server subprocess that answers `GET /up` when ready."""
+
+    process: ManagedProcess | None
+    log_path: Path | None
+
+    def _launch(self, argv: Sequence[str], env: Mapping[str, str], base_url: str) -> None:
+        self.process = ManagedProcess(argv, env, ready_url=f"{base_url}/up",
+                                      log_path=self.log_path)
+        self.process.start()
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+
+    def log(self) -> str:
+        return self.process.log() if self.process else ""
+
+
 @dataclass
-class Broadcaster:
+class Broadcaster(ServerProcess):
     """A running broadcaster: `python -m broadcaster serve` on a free loopback port."""
 
     port: int
@@ -122,19 +145,8 @@ class Broadcaster:
             sys.executable, "-m", "broadcaster", "serve",
             "--host", self.host, "--port", str(self.port), *self.extra_args,
         ]
-        self.process = ManagedProcess(
-            argv, self.env(), ready_url=f"{self.base_url}/up", log_path=self.log_path
-        )
-        self.process.start()
+        self._launch(argv, self.env(), self.base_url)
         return self
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
 
 
 @contextlib.contextmanager
