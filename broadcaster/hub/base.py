@@ -7,6 +7,7 @@ shared state; the in-process implementation completes without suspending.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,8 +37,30 @@ class ChannelStats:
         return self.subscription_count > 0
 
 
+LifecycleEvent = dict[str, Any]
+"""One event in Pusher's webhook shape, e.g. `{"name": "channel_occupied", "channel": "c"}`.
+
+Names: channel_occupied, channel_vacated, member_added, member_removed (with `user_id`),
+client_event (`event`, `data`, `socket_id`, `user_id` on presence), cache_miss,
+subscription_count (`subscription_count`). The hub decides when they happen (once per cluster
+when the hub is shared); what to do with them (webhooks) is the observer's business.
+"""
+
+LifecycleObserver = Callable[[App, LifecycleEvent], None]
+
+
+def _ignore(app: App, event: LifecycleEvent) -> None:
+    """The default observer: nobody listens."""
+
+
 class Hub(ABC):
-    """Channel membership and publishing for every app served by this node."""
+    """Channel membership and publishing for every app served by this node.
+
+    `observer` is called synchronously with every lifecycle event; it must not block or raise.
+    """
+
+    def __init__(self) -> None:
+        self.observer: LifecycleObserver = _ignore
 
     @abstractmethod
     async def connect(self, app: App, subscriber: Subscriber) -> int:

@@ -30,6 +30,7 @@ class MemoryHub(Hub):
     """
 
     def __init__(self, encode: FrameEncoder) -> None:
+        super().__init__()
         self._encode = encode
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._connections: dict[str, int] = {}
@@ -54,6 +55,8 @@ class MemoryHub(Hub):
             state = self._channels[key] = _Channel(presence=member is not None)
         if member is None or state.roster is None:
             state.subscribers[subscriber.socket_id] = subscriber
+            if len(state.subscribers) == 1:
+                self.observer(app, {"name": "channel_occupied", "channel": channel})
             return None
         roster = state.roster
         if not roster.has_user(member.user_id) and roster.user_count >= app.max_presence_members:
@@ -64,9 +67,13 @@ class MemoryHub(Hub):
                 status=403, kind="LimitReached",
             )
         state.subscribers[subscriber.socket_id] = subscriber
+        if len(state.subscribers) == 1:
+            self.observer(app, {"name": "channel_occupied", "channel": channel})
         if roster.add(subscriber.socket_id, member):
             self._deliver(state, frames.member_added(channel, member.user_id, member.user_info),
                           subscriber.socket_id)
+            self.observer(app, {"name": "member_added", "channel": channel,
+                                "user_id": member.user_id})
         return roster.members()
 
     async def leave(self, app: App, channel: str, subscriber: Subscriber,
@@ -79,8 +86,11 @@ class MemoryHub(Hub):
             subscriber.socket_id, member.user_id
         ):
             self._deliver(state, frames.member_removed(channel, member.user_id), None)
+            self.observer(app, {"name": "member_removed", "channel": channel,
+                                "user_id": member.user_id})
         if not state.subscribers:
             del self._channels[key]
+            self.observer(app, {"name": "channel_vacated", "channel": channel})
 
     async def publish(self, app: App, channel: str, text: str,
                       except_socket_id: str | None = None) -> None:

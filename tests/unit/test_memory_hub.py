@@ -112,3 +112,30 @@ def test_connection_counts() -> None:
     run(h.disconnect(APP, a))
     assert run(h.connection_count(APP)) == 1
     assert run(h.connection_count(OTHER_APP)) == 0
+
+
+def test_lifecycle_events_fire_on_first_and_last_subscriber_and_member() -> None:
+    instance = hub()
+    seen: list[tuple[str, dict[str, object]]] = []
+    instance.observer = lambda app, event: seen.append((app.id, event))
+    a, b = Recorder("1.1"), Recorder("1.2")
+    alice = Member("alice", None)
+
+    async def scenario() -> None:
+        await instance.join(APP, "presence-room", a, alice)
+        await instance.join(APP, "presence-room", b, alice)
+        await instance.leave(APP, "presence-room", a, alice)
+        await instance.leave(APP, "presence-room", b, alice)
+        await instance.join(APP, "news", a, None)
+        await instance.leave(APP, "news", a, None)
+
+    run(scenario())
+    assert [event for _, event in seen] == [
+        {"name": "channel_occupied", "channel": "presence-room"},
+        {"name": "member_added", "channel": "presence-room", "user_id": "alice"},
+        {"name": "member_removed", "channel": "presence-room", "user_id": "alice"},
+        {"name": "channel_vacated", "channel": "presence-room"},
+        {"name": "channel_occupied", "channel": "news"},
+        {"name": "channel_vacated", "channel": "news"},
+    ]
+    assert {app_id for app_id, _ in seen} == {"1"}
