@@ -8,6 +8,7 @@ from typing import Any
 from broadcaster.hub.base import ChannelStats, Hub, Subscriber
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.channels import ChannelKind, channel_kind
 from broadcaster.protocol.errors import SubscriptionError
 from broadcaster.protocol.presence import Member, PresenceRoster
 
@@ -118,7 +119,7 @@ class MemoryHub(Hub):
     async def channel(self, app: App, channel: str) -> ChannelStats:
         state = self._channels.get((app.id, channel))
         if state is None:
-            return ChannelStats(0, 0 if channel.startswith("presence-") else None)
+            return ChannelStats(0, 0 if channel_kind(channel) is ChannelKind.PRESENCE else None)
         return self._stats(state)
 
     async def users(self, app: App, channel: str) -> list[str]:

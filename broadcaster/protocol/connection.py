@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.channels import ChannelKind, channel_kind, channel_name_problem
+from broadcaster.protocol.channels import (
+    MAX_EVENT_NAME,
+    ChannelKind,
+    channel_kind,
+    channel_name_problem,
+)
 from broadcaster.protocol.errors import (
     ClientEventRejected,
     InvalidMessage,
@@ -19,7 +24,7 @@ from broadcaster.protocol.errors import (
     Unauthorized,
 )
 from broadcaster.protocol.presence import Member, parse_channel_data
-from broadcaster.protocol.signatures import verify_channel_auth
+from broadcaster.protocol.signatures import channel_auth_string, verify_channel_auth
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +130,8 @@ class PusherConnection:
             data = message.channel_data if kind is ChannelKind.PRESENCE else None
             if not verify_channel_auth(self.app.key, self.app.secret, self.socket_id, channel,
                                        auth, data):
-                signed = f"{self.socket_id}:{channel}" + (":<channel_data>" if data else "")
+                signed = channel_auth_string(self.socket_id, channel,
+                                             "<channel_data>" if data else None)
                 raise SubscriptionError(
                     channel,
                     f"Invalid signature: expected HMAC SHA256 hex digest of {signed}",
@@ -139,8 +145,8 @@ class PusherConnection:
     def _client_event(self, event: frames.ClientEvent, now: float) -> list[Action]:
         if not self.app.client_events:
             raise ClientEventRejected("Client events are not enabled for this app")
-        if len(event.event) > 200:
-            raise InvalidMessage("Event name is longer than 200 characters")
+        if len(event.event) > MAX_EVENT_NAME:
+            raise InvalidMessage(f"Event name is longer than {MAX_EVENT_NAME} characters")
         if not channel_kind(event.channel).allows_client_events:
             raise ClientEventRejected(
                 "Client events are only allowed on private and presence channels"

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from broadcaster.protocol.encoding import dump_json, parse_json, utf8_size_exceeds
 from broadcaster.protocol.errors import InvalidMessage, MessageTooLarge
 
 
@@ -53,7 +54,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     """`value` as a dict; clients may send `data` either as an object or as a JSON string."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = parse_json(value)
         except ValueError:
             raise InvalidMessage(f"{what} must be a JSON object") from None
     if not isinstance(value, dict):
@@ -74,11 +75,10 @@ def parse_client_message(text: str, max_size: int) -> ClientMessage:
     Raises `MessageTooLarge` above `max_size` bytes and `InvalidMessage` for anything that is not
     a well-formed Pusher message. Channel names and auth are checked later, by the connection.
     """
-    # A character is 1 to 4 bytes in UTF-8: only encode when the length alone does not decide.
-    if len(text) > max_size or (len(text) * 4 > max_size and len(text.encode()) > max_size):
+    if utf8_size_exceeds(text, max_size):
         raise MessageTooLarge(f"Maximum message size exceeded ({max_size} bytes)")
     try:
-        message = json.loads(text)
+        message = parse_json(text)
     except ValueError:
         raise InvalidMessage("Invalid message format: not JSON") from None
     if not isinstance(message, dict):
@@ -109,7 +109,11 @@ def parse_client_message(text: str, max_size: int) -> ClientMessage:
             raise InvalidMessage("Client event needs a 'channel' string")
         if "data" not in message:
             raise InvalidMessage("Client event needs 'data'")
-        return ClientEvent(event, channel, json.dumps(message["data"], separators=(",", ":")))
+        try:
+            relayed = dump_json(message["data"])
+        except ValueError:
+            raise InvalidMessage("Client event data is nested too deeply") from None
+        return ClientEvent(event, channel, relayed)
     raise InvalidMessage(f"Unsupported event '{event[:50]}'")
 
 

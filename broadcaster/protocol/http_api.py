@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.channels import channel_name_problem, event_name_problem
+from broadcaster.protocol.channels import (
+    ChannelKind,
+    channel_kind,
+    channel_name_problem,
+    event_name_problem,
+)
+from broadcaster.protocol.encoding import dump_json, parse_json, utf8_size_exceeds
 from broadcaster.protocol.signatures import body_md5, verify_api_signature
 
 TIMESTAMP_GRACE = 600
@@ -75,9 +81,9 @@ class Trigger:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
-    except ValueError:
-        raise HttpError(400, "Request body must be JSON") from None
+        value = parse_json(body)
+    except ValueError as exc:
+        raise HttpError(400, f"Request body must be JSON ({exc})") from None
     if not isinstance(value, dict):
         raise HttpError(400, "Request body must be a JSON object")
     return value
@@ -105,9 +111,11 @@ def parse_trigger(item: dict[str, Any], app: App, *, batch: bool = False) -> Tri
     if data is None:
         raise HttpError(400, "Missing 'data'")
     if not isinstance(data, str):
-        data = json.dumps(data, separators=(",", ":"))
-    limit = app.max_event_data_size
-    if len(data) > limit or (len(data) * 4 > limit and len(data.encode()) > limit):
+        try:
+            data = dump_json(data)
+        except ValueError:
+            raise HttpError(400, "'data' is nested too deeply") from None
+    if utf8_size_exceeds(data, app.max_event_data_size):
         raise HttpError(413, f"Event data is larger than {app.max_event_data_size} bytes")
     if batch or "channel" in item:
         channels: Any = [item.get("channel")]
@@ -125,7 +133,9 @@ def parse_trigger(item: dict[str, Any], app: App, *, batch: bool = False) -> Tri
     if socket_id is not None and not (isinstance(socket_id, str) and _SOCKET_ID.match(socket_id)):
         raise HttpError(400, "socket_id must look like '123.456'")
     info = _info_fields(item.get("info"))
-    if "user_count" in info and any(not c.startswith("presence-") for c in channels):
+    if "user_count" in info and any(
+        channel_kind(c) is not ChannelKind.PRESENCE for c in channels
+    ):
         raise HttpError(400, "info=user_count is only available for presence channels")
     return Trigger(name, data, tuple(channels), socket_id, info)  # type: ignore[arg-type]
 
@@ -153,7 +163,9 @@ def parse_batch_body(body: bytes, app: App) -> list[Trigger]:
 def parse_info_query(params: dict[str, str], channel: str | None = None) -> tuple[str, ...]:
     """The `info` query parameter of the channel endpoints."""
     info = _info_fields(params.get("info"))
-    if "user_count" in info and channel is not None and not channel.startswith("presence-"):
+    if "user_count" in info and channel is not None and (
+        channel_kind(channel) is not ChannelKind.PRESENCE
+    ):
         raise HttpError(400, "info=user_count is only available for presence channels")
     return info
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from broadcaster.protocol.encoding import dump_json, parse_json, utf8_size_exceeds
 from broadcaster.protocol.errors import SubscriptionError
 
 MAX_USER_ID_LENGTH = 128
@@ -28,7 +28,7 @@ def parse_channel_data(channel: str, channel_data: str | None, max_info_size: in
         raise SubscriptionError(channel, "Presence channels need channel_data", status=400,
                                 kind="InvalidChannelData")
     try:
-        data = json.loads(channel_data)
+        data = parse_json(channel_data)
     except ValueError:
         data = None
     if not isinstance(data, dict):
@@ -43,10 +43,17 @@ def parse_channel_data(channel: str, channel_data: str | None, max_info_size: in
         raise SubscriptionError(channel, f"user_id is longer than {MAX_USER_ID_LENGTH} characters",
                                 status=400, kind="InvalidChannelData")
     info = data.get("user_info")
-    if info is not None and len(json.dumps(info)) > max_info_size:
+    if info is not None and _too_large(info, max_info_size):
         raise SubscriptionError(channel, f"user_info is larger than {max_info_size} bytes",
                                 status=413, kind="LimitReached")
     return Member(user_id, info)
+
+
+def _too_large(info: Any, limit: int) -> bool:
+    try:
+        return utf8_size_exceeds(dump_json(info), limit)
+    except ValueError:  # nested too deeply to measure: certainly not a sensible user_info
+        return True
 
 
 class PresenceRoster:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from urllib.parse import unquote
 
 import h11
@@ -18,6 +17,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from broadcaster.protocol.handshake import HandshakeRefused, accept_upgrade
+from broadcaster.protocol.socket_ids import new_socket_id
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.rest import Response, handle_http
 from broadcaster.server.state import NodeState
@@ -30,19 +30,6 @@ _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
 _quiet = logging.getLogger("broadcaster.frames")
 _quiet.setLevel(logging.WARNING)
-
-
-# Socket ids identify connections; they are not secrets (every channel authorization is an HMAC
-# with the app secret), so a fast generator seeded from the OS will do.
-_ids = random.Random()
-
-
-def new_socket_id(taken: dict[str, WebSocketConnection]) -> str:
-    """A socket id of the form Pusher clients validate (`^\\d+\\.\\d+$`), unique on this node."""
-    while True:
-        socket_id = f"{_ids.randrange(10**9)}.{_ids.randrange(10**9)}"
-        if socket_id not in taken:
-            return socket_id
 
 
 class HttpListener(asyncio.Protocol):

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.channels import ChannelKind, channel_kind
 from broadcaster.protocol.http_api import (
     HttpError,
     Trigger,
@@ -79,7 +80,7 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
     if channel is None:
         prefix = params.get("filter_by_prefix", "")
         wanted = parse_info_query(params)
-        if "user_count" in wanted and not prefix.startswith("presence-"):
+        if "user_count" in wanted and channel_kind(prefix) is not ChannelKind.PRESENCE:
             raise HttpError(400, "info=user_count needs filter_by_prefix=presence-")
         occupied = await hub.channels(app, prefix)
         return _json(200, {"channels": {
@@ -87,7 +88,7 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
             for name, s in occupied.items()
         }})
     if users:
-        if not channel.startswith("presence-"):
+        if channel_kind(channel) is not ChannelKind.PRESENCE:
             raise HttpError(400, "Users can only be listed for presence channels")
         return _json(200, {"users": [{"id": uid} for uid in await hub.users(app, channel)]})
     attributes = parse_info_query(params, channel)

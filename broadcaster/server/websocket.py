@@ -10,34 +10,25 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import parse_qs
 
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from broadcaster.protocol import frames
-from broadcaster.protocol.apps import App, origin_allowed
+from broadcaster.protocol.admission import admission_refusal
+from broadcaster.protocol.apps import App
 from broadcaster.protocol.connection import Close, Join, Leave, PusherConnection, Relay, Reply
 from broadcaster.protocol.errors import (
-    AppDisabled,
-    AppNotFound,
     InvalidMessage,
-    MissingProtocol,
-    OriginNotAllowed,
     OverConnectionQuota,
     PusherError,
-    ServerClosing,
     SubscriptionError,
-    UnsupportedProtocol,
 )
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.state import NodeState
 
 log = logging.getLogger("broadcaster.ws")
-
-SUPPORTED_PROTOCOLS = frozenset({"5", "6", "7"})
-
 
 def encode_text_frame(text: str) -> bytes:
     """A complete unmasked server text frame; identical bytes for every recipient."""
@@ -86,23 +77,11 @@ class WebSocketConnection(asyncio.Protocol):
         self._run(self._open(query, origin))
 
     async def _open(self, query: str, origin: str | None) -> None:
+        refusal = admission_refusal(self.app, query, origin, self.node.accepting)
+        if refusal is not None:
+            return self.close_with(refusal)
         app = self.app
-        params = parse_qs(query)
-        protocol = params.get("protocol", [None])[0]
-        if app is None:
-            return self.close_with(AppNotFound("Application does not exist"))
-        if not app.enabled:
-            return self.close_with(AppDisabled("Application is disabled"))
-        if protocol is None:
-            return self.close_with(MissingProtocol("No protocol version supplied"))
-        if protocol not in SUPPORTED_PROTOCOLS:
-            return self.close_with(
-                UnsupportedProtocol(f"Unsupported protocol version {protocol[:10]}")
-            )
-        if not origin_allowed(app, origin):
-            return self.close_with(OriginNotAllowed("Origin not allowed"))
-        if not self.node.accepting:
-            return self.close_with(ServerClosing("Server is shutting down"))
+        assert app is not None
         count = await self.node.hub.connect(app, self)
         self._registered = True
         if app.max_connections is not None and count > app.max_connections:

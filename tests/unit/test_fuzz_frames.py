@@ -52,3 +52,25 @@ def test_http_bodies_are_accepted_or_refused_with_a_status(value: object) -> Non
             parse(body, APP)
         except HttpError as exc:
             assert exc.status in (400, 413)
+
+
+def test_deeply_nested_http_bodies_are_400() -> None:
+    for body in (b"[" * 10_000 + b"]" * 10_000, b'{"name":"e","data":' + b"[" * 10_000):
+        for parse in (parse_events_body, parse_batch_body):
+            try:
+                parse(body, APP)
+            except HttpError as exc:
+                assert exc.status == 400
+            else:
+                raise AssertionError("accepted a malformed body")
+
+
+def test_deeply_nested_frames_are_4200_and_keep_the_socket() -> None:
+    conn = PusherConnection(App(id="1", key="k", secret="s", max_message_size=100_000), "1.1")
+    nested = "[" * 20_000 + "]" * 20_000
+    texts = [nested, '{"event":"client-x","channel":"private-a","data":' + nested + "}",
+             '{"event":"pusher:subscribe","data":"' + "[" * 20_000 + '"}']
+    for text in texts:
+        (action,) = conn.receive(text, 0.0)
+        assert not isinstance(action, Close)
+        assert json.loads(json.loads(action.text)["data"])["code"] == 4200  # type: ignore[union-attr]

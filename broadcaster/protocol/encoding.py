@@ -1,0 +1,37 @@
+"""Text limits and JSON parsing shared by the WebSocket and HTTP rules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def utf8_size_exceeds(text: str, limit: int) -> bool:
+    """True when `text` takes more than `limit` bytes in UTF-8.
+
+    A character is 1 to 4 bytes, so the text is only encoded when its length alone does not
+    decide: the common short message costs no copy.
+    """
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode()) > limit
+
+
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads`, with every failure (syntax, bad UTF-8, nesting too deep) as ValueError.
+
+    Deeply nested input makes the decoder raise RecursionError, which is no ValueError: callers
+    that turn ValueError into a 4xx answer would otherwise let it escape as a server error.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON; ValueError when `value` is nested too deeply to serialize."""
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
