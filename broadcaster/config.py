@@ -94,6 +94,9 @@ _APP_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "max_client_events_per_second": lambda n, v: _int(n, v, -1),
     "max_presence_members": lambda n, v: _int(n, v, 1),
     "max_presence_user_info_size": lambda n, v: _int(n, v, 1),
+    "cache_ttl": lambda n, v: _int(n, v, 1),
+    "subscription_count": _bool,
+    "user_authentication_timeout": _optional_int,
 }
 assert set(_APP_OPTIONS) == {f.name for f in fields(App)}
 

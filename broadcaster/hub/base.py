@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.errors import PusherError
 from broadcaster.protocol.presence import Member
+from broadcaster.protocol.users import SignedInUser
 
 
 class Subscriber(Protocol):
@@ -23,6 +25,17 @@ class Subscriber(Protocol):
 
     def send_frame(self, frame: bytes) -> None:
         """Queue an already-encoded WebSocket frame; must not block or raise."""
+
+    def close_with(self, error: PusherError) -> None:
+        """Send `pusher:error` and close the socket with the error's code; must not raise."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEvent:
+    """The last event of a cache channel: the frame text as published, and seconds left."""
+
+    text: str
+    ttl: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,7 @@ Names: channel_occupied, channel_vacated, member_added, member_removed (with `us
 client_event (`event`, `data`, `socket_id`, `user_id` on presence), cache_miss,
 subscription_count (`subscription_count`). The hub decides when they happen (once per cluster
 when the hub is shared); what to do with them (webhooks) is the observer's business.
+client_event is reported by the node that received the client's frame (through the observer).
 """
 
 LifecycleObserver = Callable[[App, LifecycleEvent], None]
@@ -104,3 +118,52 @@ class Hub(ABC):
     @abstractmethod
     async def connection_count(self, app: App) -> int:
         """Open connections of an app."""
+
+    # -- after a subscription ---------------------------------------------------------------
+
+    @abstractmethod
+    async def subscribed(self, app: App, channel: str, subscriber: Subscriber) -> None:
+        """Called right after `subscriber` was sent `subscription_succeeded` for `channel`.
+
+        On a cache channel, replays the cached event unchanged to `subscriber`, or sends it
+        `pusher:cache_miss` and reports `cache_miss`. On non-presence channels of apps with
+        `subscription_count`, announces the new count to every subscriber (throttled above
+        100 subscribers) and reports `subscription_count`.
+        """
+
+    @abstractmethod
+    async def cached_event(self, app: App, channel: str) -> CachedEvent | None:
+        """The event a new subscriber of cache channel `channel` would get, if any."""
+
+    @abstractmethod
+    async def housekeeping(self) -> None:
+        """Periodic work, driven by the node's sweep about once a second: send subscription
+        counts that were held back by the throttle, forget expired cache entries."""
+
+    # -- signed-in users ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def sign_in(self, app: App, subscriber: Subscriber, user: SignedInUser) -> list[str]:
+        """Register `subscriber` as a connection of `user`; returns which ids of the user's
+        watchlist are online now. On the user's first connection, watchers of the user get
+        `pusher_internal:watchlist_events` `online`."""
+
+    @abstractmethod
+    async def sign_out(self, app: App, subscriber: Subscriber, user: SignedInUser) -> None:
+        """Forget `subscriber` as a connection of `user` (it closed, or signed in again);
+        on the user's last connection, watchers get `offline`."""
+
+    @abstractmethod
+    async def user_connections(self, app: App, user_id: str) -> int:
+        """How many signed-in connections `user_id` has."""
+
+    @abstractmethod
+    async def publish_to_user(self, app: App, user_id: str, text: str,
+                              except_socket_id: str | None = None) -> None:
+        """Deliver `text` to every signed-in connection of `user_id`, and nobody else.
+
+        `publish` on `#server-to-user-{id}` comes here."""
+
+    @abstractmethod
+    async def terminate_user(self, app: App, user_id: str, error: PusherError) -> int:
+        """Close every signed-in connection of `user_id` with `error`; returns how many."""

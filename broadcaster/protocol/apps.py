@@ -27,6 +27,9 @@ class App:
     max_client_events_per_second: int = 10
     max_presence_members: int = 100
     max_presence_user_info_size: int = 1_000
+    cache_ttl: int = 1_800
+    subscription_count: bool = False
+    user_authentication_timeout: int | None = None
 
 
 def origin_allowed(app: App, origin: str | None) -> bool:

@@ -7,6 +7,8 @@ import re
 
 MAX_CHANNEL_NAME = 200
 MAX_EVENT_NAME = 200
+USER_CHANNEL_PREFIX = "#server-to-user-"
+_CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
 
 # Pusher's documented character set; '#' only as the leading character of server-reserved names.
 _CHANNEL_NAME = re.compile(r"^#?[-a-zA-Z0-9_=@,.;]+$")
@@ -38,6 +40,26 @@ def channel_kind(name: str) -> ChannelKind:
     if name.startswith("presence-"):
         return ChannelKind.PRESENCE
     return ChannelKind.PUBLIC
+
+
+def is_cache_channel(name: str) -> bool:
+    """Whether `name` is a cache channel (its last event is replayed to new subscribers).
+
+    Cache-ness is independent of the kind: `private-cache-x` is still authorized as private.
+    """
+    return name.startswith(_CACHE_PREFIXES)
+
+
+def user_channel(user_id: str) -> str:
+    """The server-to-user channel of a signed-in user."""
+    return USER_CHANNEL_PREFIX + user_id
+
+
+def user_of_channel(name: str) -> str | None:
+    """The user id a `#server-to-user-{id}` channel addresses, or None for any other channel."""
+    if name.startswith(USER_CHANNEL_PREFIX) and len(name) > len(USER_CHANNEL_PREFIX):
+        return name[len(USER_CHANNEL_PREFIX):]
+    return None
 
 
 def channel_name_problem(name: object) -> str | None:

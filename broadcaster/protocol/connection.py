@@ -6,7 +6,8 @@ returns, in order. Nothing here touches a socket or reads a clock: time is passe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
@@ -15,6 +16,7 @@ from broadcaster.protocol.channels import (
     ChannelKind,
     channel_kind,
     channel_name_problem,
+    user_of_channel,
 )
 from broadcaster.protocol.errors import (
     ClientEventRejected,
@@ -25,6 +27,7 @@ from broadcaster.protocol.errors import (
 )
 from broadcaster.protocol.presence import Member, parse_channel_data
 from broadcaster.protocol.signatures import channel_auth_string, verify_channel_auth
+from broadcaster.protocol.users import SignedInUser, parse_signin, signin_overdue
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +56,23 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Relay:
-    """Send `text` to every subscriber of `channel` except this connection."""
+    """Send `text` to every subscriber of `channel` except this connection.
+
+    `lifecycle` is the `client_event` to report to the hub observer (webhooks).
+    """
 
     channel: str
     text: str
+    lifecycle: dict[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """Register this connection as `user` with the hub (after signing `previous` out, if any),
+    then send `pusher:signin_success` and the watchlist's online users."""
+
+    user: SignedInUser
+    previous: SignedInUser | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +82,21 @@ class Close:
     error: PusherError
 
 
-Action = Reply | Join | Leave | Relay | Close
+Action = Reply | Join | Leave | Relay | Close | SignIn
 
 
 class PusherConnection:
     """The Pusher protocol state of one WebSocket: its channels, presence identities and limits."""
 
-    __slots__ = ("_events_in_window", "_window_start", "app", "channels", "socket_id")
+    __slots__ = ("_events_in_window", "_window_start", "app", "channels", "connected_at",
+                 "socket_id", "user")
 
-    def __init__(self, app: App, socket_id: str) -> None:
+    def __init__(self, app: App, socket_id: str, connected_at: float = 0.0) -> None:
         self.app = app
         self.socket_id = socket_id
+        self.connected_at = connected_at
+        # Who the socket signed in as (`pusher:signin`), if it did.
+        self.user: SignedInUser | None = None
         # channel -> presence identity (None on other kinds); a channel is listed once joined.
         self.channels: dict[str, Member | None] = {}
         self._window_start = 0.0
@@ -101,7 +121,12 @@ class PusherConnection:
             return [Reply(frames.PONG)]
         if isinstance(message, frames.Pong):
             return []
+        if isinstance(message, frames.SignIn):
+            return [self._sign_in(message)]
         if isinstance(message, frames.Subscribe):
+            own = self._own_user_channel(message.channel)
+            if own is not None:
+                return [own]
             join = self._subscribe(message)
             current = self.channels.get(join.channel)
             if join.channel in self.channels and current != join.member:
@@ -114,6 +139,33 @@ class PusherConnection:
                 return []
             return [Leave(message.channel, self.channels.pop(message.channel))]
         return self._client_event(message, now)
+
+    def _sign_in(self, message: frames.SignIn) -> SignIn:
+        user = parse_signin(self.app, self.socket_id, message.auth, message.user_data)
+        previous, self.user = self.user, user
+        return SignIn(user, previous)
+
+    def _own_user_channel(self, channel: str) -> Reply | None:
+        """Subscriptions to `#` channels: a signed-in socket may take its own user channel
+        (pusher-js does so after sign-in, without auth); every other `#` name is reserved.
+
+        Events for the user are delivered to its signed-in sockets by the hub, so the
+        subscription itself is only acknowledged, not registered.
+        """
+        if not channel.startswith("#"):
+            return None
+        user_id = user_of_channel(channel)
+        if user_id is not None and self.user is not None and self.user.id == user_id:
+            return Reply(frames.subscription_succeeded(channel))
+        raise SubscriptionError(
+            channel[:200], "Only the signed-in user may subscribe to their own #server-to-user "
+            "channel; other # channels are reserved", status=403, kind="Forbidden",
+        )
+
+    def signin_overdue(self, now: float) -> PusherError | None:
+        """The 4009 to close with when the app requires sign-in and it did not happen in time."""
+        return signin_overdue(now, self.connected_at, self.user is not None,
+                              self.app.user_authentication_timeout)
 
     def _subscribe(self, message: frames.Subscribe) -> Join:
         channel = message.channel
@@ -162,7 +214,8 @@ class PusherConnection:
             raise ClientEventRejected(f"Client event rate limit exceeded ({limit} per second)")
         member = self.channels[event.channel]
         user_id = member.user_id if member is not None else None
-        return [Relay(event.channel, frames.client_event_frame(event, user_id))]
+        lifecycle = frames.client_event_lifecycle(event, self.socket_id, user_id)
+        return [Relay(event.channel, frames.client_event_frame(event, user_id), lifecycle)]
 
     def leave_all(self) -> list[Leave]:
         """The connection is gone: leave every channel it was in."""

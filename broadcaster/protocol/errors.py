@@ -63,6 +63,26 @@ class Unauthorized(PusherError):
     code = 4009
 
 
+class SigninFailed(PusherError):
+    """A `pusher:signin` with a bad signature or user_data, or none within the app's timeout."""
+
+    code = 4009
+    close = True
+
+
+class UserTerminated(PusherError):
+    """The app asked (HTTP API `terminate_connections`) to disconnect this signed-in user."""
+
+    code = 4009
+    close = True
+
+
+class WatchlistTooLarge(PusherError):
+    """A sign-in whose `user_data.watchlist` lists more ids than allowed; the socket stays open."""
+
+    code = 4302
+
+
 class InvalidMessage(PusherError):
     """A malformed or unknown frame. Reverb answers these with 4200 and keeps the socket open."""
 

@@ -47,7 +47,15 @@ class ClientEvent:
     data: str
 
 
-ClientMessage = Ping | Pong | Subscribe | Unsubscribe | ClientEvent
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """`pusher:signin`: fields as sent (None when missing or not a string), checked later."""
+
+    auth: str | None
+    user_data: str | None
+
+
+ClientMessage = Ping | Pong | Subscribe | Unsubscribe | ClientEvent | SignIn
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
@@ -103,6 +111,11 @@ def parse_client_message(text: str, max_size: int) -> ClientMessage:
         if not isinstance(channel, str):
             raise InvalidMessage("pusher:unsubscribe needs data.channel")
         return Unsubscribe(channel)
+    if event == "pusher:signin":
+        data = _object(message.get("data"), "pusher:signin data")
+        auth, user_data = data.get("auth"), data.get("user_data")
+        return SignIn(auth if isinstance(auth, str) else None,
+                      user_data if isinstance(user_data, str) else None)
     if event.startswith("client-"):
         channel = message.get("channel")
         if not isinstance(channel, str):
@@ -137,6 +150,20 @@ def client_event_frame(event: ClientEvent, user_id: str | None) -> str:
     return text + "}"
 
 
+def client_event_lifecycle(event: ClientEvent, socket_id: str,
+                           user_id: str | None) -> dict[str, Any]:
+    """The `client_event` lifecycle event (Pusher's webhook shape); `data` is a string: the
+    client's string as sent, or the JSON text of any other value."""
+    data: Any = event.data
+    if data.startswith('"'):
+        data = json.loads(data)
+    lifecycle = {"name": "client_event", "channel": event.channel, "event": event.event,
+                 "data": data, "socket_id": socket_id}
+    if user_id is not None:
+        lifecycle["user_id"] = user_id
+    return lifecycle
+
+
 def connection_established(socket_id: str, activity_timeout: int) -> str:
     data = json.dumps({"socket_id": socket_id, "activity_timeout": activity_timeout},
                       separators=(",", ":"))
@@ -164,3 +191,24 @@ def member_added(channel: str, user_id: str, user_info: Any) -> str:
 
 def member_removed(channel: str, user_id: str) -> str:
     return event_frame("pusher_internal:member_removed", channel, json.dumps({"user_id": user_id}))
+
+
+def cache_miss(channel: str) -> str:
+    """Sent to a new subscriber of a cache channel that holds no event; it carries no data."""
+    return json.dumps({"event": "pusher:cache_miss", "channel": channel}, separators=(",", ":"))
+
+
+def subscription_count(channel: str, count: int) -> str:
+    data = json.dumps({"subscription_count": count}, separators=(",", ":"))
+    return event_frame("pusher_internal:subscription_count", channel, data)
+
+
+def signin_success(user_data: str) -> str:
+    """`user_data` is echoed as the very string the app signed."""
+    return event_frame("pusher:signin_success", None, json.dumps({"user_data": user_data}))
+
+
+def watchlist_events(name: str, user_ids: list[str]) -> str:
+    """One `pusher_internal:watchlist_events` frame with a single `online`/`offline` entry."""
+    data = json.dumps({"events": [{"name": name, "user_ids": user_ids}]}, separators=(",", ":"))
+    return event_frame("pusher_internal:watchlist_events", None, data)

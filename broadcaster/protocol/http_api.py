@@ -17,8 +17,10 @@ from broadcaster.protocol.channels import (
     channel_kind,
     channel_name_problem,
     event_name_problem,
+    is_cache_channel,
 )
 from broadcaster.protocol.encoding import dump_json, parse_json, utf8_size_exceeds
+from broadcaster.protocol.presence import MAX_USER_ID_LENGTH
 from broadcaster.protocol.signatures import body_md5, verify_api_signature
 
 TIMESTAMP_GRACE = 600
@@ -89,15 +91,18 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _info_fields(value: object) -> tuple[str, ...]:
+_TRIGGER_INFO = ("user_count", "subscription_count")
+
+
+def _info_fields(value: object, allowed: tuple[str, ...] = _TRIGGER_INFO) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     if not isinstance(value, str):
         raise HttpError(400, "'info' must be a comma-separated string")
     fields = tuple(part.strip() for part in value.split(",") if part.strip())
     for field in fields:
-        if field not in ("user_count", "subscription_count"):
-            raise HttpError(400, f"Unsupported info attribute '{field}'")
+        if field not in allowed:
+            raise HttpError(400, f"Unsupported info attribute '{field[:50]}'")
     return fields
 
 
@@ -161,8 +166,13 @@ def parse_batch_body(body: bytes, app: App) -> list[Trigger]:
 
 
 def parse_info_query(params: dict[str, str], channel: str | None = None) -> tuple[str, ...]:
-    """The `info` query parameter of the channel endpoints."""
-    info = _info_fields(params.get("info"))
+    """The `info` query parameter of the channel endpoints (`cache` on one channel only)."""
+    if channel is None:
+        info = _info_fields(params.get("info"))
+    else:
+        info = _info_fields(params.get("info"), ("user_count", "subscription_count", "cache"))
+        if "cache" in info and not is_cache_channel(channel):
+            raise HttpError(400, "info=cache is only available for cache channels")
     if "user_count" in info and channel is not None and (
         channel_kind(channel) is not ChannelKind.PRESENCE
     ):
@@ -179,3 +189,19 @@ def channel_info(subscription_count: int, user_count: int | None,
     if "subscription_count" in info:
         result["subscription_count"] = subscription_count
     return result
+
+
+def cache_info(text: str, ttl: float) -> dict[str, Any]:
+    """The `cache` attribute of one channel: the cached event's name and data (as relayed) and
+    the whole seconds it has left."""
+    event = json.loads(text)
+    return {"event": event.get("event"), "data": event.get("data"), "ttl": max(1, int(ttl))}
+
+
+def user_id_problem(user_id: str) -> str | None:
+    """Why `user_id` cannot name a user in `/users/{user_id}/...`, or None."""
+    if not user_id:
+        return "User id must not be empty"
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        return f"User id is longer than {MAX_USER_ID_LENGTH} characters"
+    return None

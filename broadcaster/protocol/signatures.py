@@ -37,6 +37,12 @@ def user_auth(key: str, secret: str, socket_id: str, user_data: str) -> str:
     return f"{key}:{sign(secret, f'{socket_id}::user::{user_data}')}"
 
 
+def verify_user_auth(key: str, secret: str, socket_id: str, user_data: str, auth: str) -> bool:
+    """True when `auth` is `key:signature` of `socket_id::user::user_data`."""
+    expected = user_auth(key, secret, socket_id, user_data)
+    return hmac.compare_digest(expected.encode(), auth.encode())
+
+
 def api_string_to_sign(method: str, path: str, params: Mapping[str, str]) -> str:
     """`METHOD\\nPATH\\nsorted query` as the REST API signs it.
 

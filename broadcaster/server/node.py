@@ -48,7 +48,12 @@ class BroadcastServer:
 
     def _sweep_interval(self) -> float:
         shortest = min((min(a.ping_interval, a.pong_timeout) for a in self.apps), default=30)
-        return max(0.5, shortest / 4)
+        interval = max(0.5, shortest / 4)
+        if any(a.subscription_count or a.user_authentication_timeout for a in self.apps):
+            # Held-back subscription counts are due 5 s after the last one, and sign-in
+            # deadlines should not overrun by much: look every second.
+            interval = min(interval, 1.0)
+        return interval
 
     async def _sweep_forever(self) -> None:
         interval = self._sweep_interval()
@@ -79,6 +84,11 @@ class BroadcastServer:
                 connection.ping()
             elif verdict is Liveness.DEAD:
                 connection.close_with(PongNotReceived("Pong reply not received in time"))
+            elif connection.pusher is not None:
+                overdue = connection.pusher.signin_overdue(now)
+                if overdue is not None:
+                    connection.close_with(overdue)
+        node.spawn_or_run(node.hub.housekeeping())
         for listener in list(node.http):
             if not listener.busy and now - listener.last_active > self.limits.http_idle_timeout:
                 assert listener.transport is not None

@@ -11,20 +11,24 @@ from urllib.parse import parse_qsl, unquote
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import ChannelKind, channel_kind
+from broadcaster.protocol.errors import UserTerminated
 from broadcaster.protocol.http_api import (
     HttpError,
     Trigger,
     authenticate,
+    cache_info,
     channel_info,
     parse_batch_body,
     parse_events_body,
     parse_info_query,
+    user_id_problem,
 )
 from broadcaster.server.state import NodeState
 
 _APP_ROUTE = re.compile(
     r"^/apps/([^/]+)/(events|batch_events|channels|connections)(?:/([^/]+)(/users)?)?$"
 )
+_USER_ROUTE = re.compile(r"^/apps/([^/]+)/users/([^/]+)/terminate_connections$")
 
 Response = tuple[int, bytes]
 
@@ -42,9 +46,14 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
                 raise HttpError(405, "Method not allowed")
             return _json(200, {"health": "OK"})
         match = _APP_ROUTE.match(path)
-        if match is None:
+        user_match = _USER_ROUTE.match(path) if match is None else None
+        if match is not None:
+            app_id, resource, channel, users = match.groups()
+        elif user_match is not None:
+            app_id, channel, users = user_match.group(1), user_match.group(2), None
+            resource = "terminate_connections"
+        else:
             raise HttpError(404, "Not found")
-        app_id, resource, channel, users = match.groups()
         app = node.apps.by_id(app_id)
         if app is None:
             raise HttpError(404, f"Unknown app {unquote(app_id)[:64]!r}")
@@ -61,6 +70,15 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
 async def _route(node: NodeState, app: App, method: str, resource: str, channel: str | None,
                  users: bool, params: dict[str, str], body: bytes) -> Response:
     hub = node.hub
+    if resource == "terminate_connections":
+        assert channel is not None  # the user id, from the path
+        if method != "POST":
+            raise HttpError(405, "Method not allowed")
+        problem = user_id_problem(channel)
+        if problem:
+            raise HttpError(400, problem)
+        await hub.terminate_user(app, channel, UserTerminated("Connection terminated by the app"))
+        return _json(200, {})
     if resource in ("events", "batch_events"):
         if method != "POST" or channel is not None:
             raise HttpError(405, "Method not allowed")
@@ -93,8 +111,13 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
         return _json(200, {"users": [{"id": uid} for uid in await hub.users(app, channel)]})
     attributes = parse_info_query(params, channel)
     one = await hub.channel(app, channel)
-    return _json(200, {"occupied": one.occupied,
-                       **channel_info(one.subscription_count, one.user_count, attributes)})
+    answer = {"occupied": one.occupied,
+              **channel_info(one.subscription_count, one.user_count, attributes)}
+    if "cache" in attributes:
+        cached = await hub.cached_event(app, channel)
+        if cached is not None:
+            answer["cache"] = cache_info(cached.text, cached.ttl)
+    return _json(200, answer)
 
 
 async def _publish(node: NodeState, app: App, trigger: Trigger) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from websockets.server import ServerProtocol
 from broadcaster.protocol import frames
 from broadcaster.protocol.admission import admission_refusal
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.connection import Close, Join, Leave, PusherConnection, Relay, Reply
+from broadcaster.protocol.connection import (
+    Close,
+    Join,
+    Leave,
+    PusherConnection,
+    Relay,
+    Reply,
+    SignIn,
+)
 from broadcaster.protocol.errors import (
     InvalidMessage,
     OverConnectionQuota,
@@ -86,7 +94,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._registered = True
         if app.max_connections is not None and count > app.max_connections:
             return self.close_with(OverConnectionQuota("Application is over its connection quota"))
-        self.pusher = PusherConnection(app, self.socket_id)
+        self.pusher = PusherConnection(app, self.socket_id, self.node.loop.time())
         self.send_text(self.pusher.established())
         return None
 
@@ -150,6 +158,8 @@ class WebSocketConnection(asyncio.Protocol):
                 self.send_text(action.text)
             elif isinstance(action, Relay):
                 await hub.publish(app, action.channel, action.text, self.socket_id)
+                if action.lifecycle is not None:
+                    hub.observer(app, action.lifecycle)
             elif isinstance(action, Join):
                 try:
                     roster = await hub.join(app, action.channel, self, action.member)
@@ -159,8 +169,16 @@ class WebSocketConnection(asyncio.Protocol):
                 pusher.joined(action)
                 data_text = "{}" if roster is None else frames.presence_data(roster)
                 self.send_text(frames.subscription_succeeded(action.channel, data_text))
+                await hub.subscribed(app, action.channel, self)
             elif isinstance(action, Leave):
                 await hub.leave(app, action.channel, self, action.member)
+            elif isinstance(action, SignIn):
+                if action.previous is not None:
+                    await hub.sign_out(app, self, action.previous)
+                online = await hub.sign_in(app, self, action.user)
+                self.send_text(frames.signin_success(action.user.user_data))
+                if online:
+                    self.send_text(frames.watchlist_events("online", online))
             elif isinstance(action, Close):
                 self.close_with(action.error)
 
@@ -274,4 +292,6 @@ class WebSocketConnection(asyncio.Protocol):
         if self.pusher is not None:
             for leave in self.pusher.leave_all():
                 await node.hub.leave(app, leave.channel, self, leave.member)
+            if self.pusher.user is not None:
+                await node.hub.sign_out(app, self, self.pusher.user)
         await node.hub.disconnect(app, self)

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.connection import Close, PusherConnection
+from broadcaster.protocol.connection import Close, PusherConnection, Reply, SignIn
 from broadcaster.protocol.http_api import HttpError, parse_batch_body, parse_events_body
+from broadcaster.protocol.signatures import user_auth
 
 APP = App(id="1", key="k", secret="s")
 
@@ -36,11 +37,61 @@ def pusher_like(draw: st.DrawFn) -> str:
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(pusher_like() | st.text(max_size=200), min_size=1, max_size=8))
-def test_connection_never_raises_and_never_closes_on_client_input(texts: list[str]) -> None:
+def test_connection_never_raises_and_closes_only_for_a_failed_signin(texts: list[str]) -> None:
     conn = PusherConnection(APP, "1.1")
     for i, text in enumerate(texts):
         actions = conn.receive(text, float(i))
-        assert not any(isinstance(action, Close) for action in actions)
+        closes = [action for action in actions if isinstance(action, Close)]
+        if closes:
+            # An unsigned sign-in is the one client mistake that closes the socket (4009).
+            assert json.loads(text)["event"] == "pusher:signin"
+            assert [c.error.code for c in closes] == [4009]
+
+
+user_ids = st.text(min_size=0, max_size=8) | st.integers() | st.none()
+user_datas = st.one_of(
+    json_values.map(json.dumps),
+    st.text(max_size=40),
+    st.fixed_dictionaries(
+        {"id": user_ids},
+        optional={"watchlist": st.lists(st.text(max_size=4), max_size=120) | json_values,
+                  "name": json_values},
+    ).map(json.dumps),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(user_datas)
+def test_signed_signin_succeeds_or_gets_its_pusher_code(user_data: str) -> None:
+    conn = PusherConnection(APP, "1.1")
+    auth = user_auth(APP.key, APP.secret, "1.1", user_data)
+    (action,) = conn.receive(json.dumps({"event": "pusher:signin",
+                                         "data": {"auth": auth, "user_data": user_data}}), 0.0)
+    if isinstance(action, SignIn):
+        parsed = json.loads(user_data)
+        assert action.user.id == parsed["id"] and isinstance(parsed["id"], str)
+        assert action.user.user_data == user_data
+        assert len(action.user.watchlist) <= 100
+        assert conn.user == action.user
+    elif isinstance(action, Close):
+        assert action.error.code == 4009
+        assert conn.user is None
+    else:
+        assert isinstance(action, Reply)
+        error = json.loads(json.loads(action.text)["data"])
+        assert error["code"] == 4302
+        assert len(json.loads(user_data)["watchlist"]) > 100
+        assert conn.user is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(user_datas, st.text(max_size=80) | st.sampled_from(["k:", "k:00", "wrong:sig"]))
+def test_signin_with_a_wrong_signature_always_closes_with_4009(user_data: str, auth: str) -> None:
+    conn = PusherConnection(APP, "1.1")
+    (action,) = conn.receive(json.dumps({"event": "pusher:signin",
+                                         "data": {"auth": auth, "user_data": user_data}}), 0.0)
+    assert isinstance(action, Close) and action.error.code == 4009
+    assert conn.user is None
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,7 +9,7 @@ import pytest
 
 from broadcaster.hub.memory import MemoryHub
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.errors import SubscriptionError
+from broadcaster.protocol.errors import PusherError, SubscriptionError
 from broadcaster.protocol.presence import Member
 
 APP = App(id="1", key="k", secret="s", max_presence_members=2)
@@ -20,9 +20,13 @@ class Recorder:
     def __init__(self, socket_id: str) -> None:
         self.socket_id = socket_id
         self.frames: list[bytes] = []
+        self.closed_with: list[int] = []
 
     def send_frame(self, frame: bytes) -> None:
         self.frames.append(frame)
+
+    def close_with(self, error: PusherError) -> None:
+        self.closed_with.append(error.code)
 
     def events(self) -> list[dict[str, object]]:
         return [json.loads(f) for f in self.frames]
