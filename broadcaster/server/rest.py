@@ -28,7 +28,9 @@ from broadcaster.server.state import NodeState
 _APP_ROUTE = re.compile(
     r"^/apps/([^/]+)/(events|batch_events|channels|connections)(?:/([^/]+)(/users)?)?$"
 )
-_USER_ROUTE = re.compile(r"^/apps/([^/]+)/users/([^/]+)/terminate_connections$")
+# `(?:/apps/{id})?`: the Python SDK (3.3.4) posts to /users/{id}/terminate_connections without
+# the app prefix; the app is then the one whose key signed the request.
+_USER_ROUTE = re.compile(r"^(?:/apps/([^/]+))?/users/([^/]+)/terminate_connections$")
 
 Response = tuple[int, bytes]
 
@@ -54,10 +56,11 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             resource = "terminate_connections"
         else:
             raise HttpError(404, "Not found")
-        app = node.apps.by_id(app_id)
-        if app is None:
-            raise HttpError(404, f"Unknown app {unquote(app_id)[:64]!r}")
         params = dict(parse_qsl(query, keep_blank_values=True))
+        app = node.apps.by_id(app_id) if app_id is not None else node.apps.by_key(
+            params.get("auth_key", ""))
+        if app is None:
+            raise HttpError(404, f"Unknown app {unquote(app_id or '')[:64]!r}")
         authenticate(app, method, path, params, body, time.time())
         if not app.enabled:
             raise HttpError(403, "Application is disabled")

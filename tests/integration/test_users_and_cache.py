@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.api_client import ApiClient
+from tests.support.api_client import ApiClient, signed_query
 from tests.support.processes import Broadcaster, running_broadcaster
 from tests.support.pusher_client import PusherTestClient
 
@@ -147,6 +147,23 @@ async def test_terminate_closes_the_users_connections_only(
     await eve.expect("pusher:pong")
     assert rest.request("GET", "users/dan/terminate_connections").status_code == 405
     await eve.close()
+
+
+async def test_terminate_without_the_app_prefix_uses_the_signing_key(
+    server: Broadcaster, rest: ApiClient,
+) -> None:
+    # The Python SDK 3.3.4 posts to /users/{id}/terminate_connections, without /apps/{id}.
+    async with PusherTestClient(server.ws_url) as fay:
+        await sign_in(fay, server, "fay")
+        path = "/users/fay/terminate_connections"
+        query = signed_query(server.key, server.secret, "POST", path, b"{}")
+        response = rest.http.post(f"{path}?{query}", content=b"{}")
+        assert (response.status_code, response.json()) == (200, {})
+        await expect_closed(fay, 4009)
+        forged = signed_query(server.key, "not-the-secret", "POST", path, b"{}")
+        assert rest.http.post(f"{path}?{forged}", content=b"{}").status_code == 401
+        unknown = signed_query("no-such-key", server.secret, "POST", path, b"{}")
+        assert rest.http.post(f"{path}?{unknown}", content=b"{}").status_code == 404
 
 
 async def test_watchlist_online_and_offline(server: Broadcaster) -> None:

@@ -2,7 +2,9 @@
 
 Both serve POST /broadcasting/auth (form-encoded socket_id and channel_name, as pusher-js sends
 them) and POST /broadcasting/auth-wrong-secret (signed with another secret, so the broadcaster
-must refuse the subscription). The user is named by the X-User-Id / X-User-Name headers.
+must refuse the subscription), and POST /broadcasting/user-auth (user authentication for
+`pusher.signin()`). The user is named by the X-User-Id / X-User-Name headers, and
+X-User-Watchlist (comma-separated ids) sets the signed-in user's watchlist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.support.processes import Broadcaster
 
 AUTH_PATH = "/broadcasting/auth"
 WRONG_SECRET_AUTH_PATH = "/broadcasting/auth-wrong-secret"
+USER_AUTH_PATH = "/broadcasting/user-auth"
 
 
 class NpmAuthServer:
@@ -97,6 +100,9 @@ def _handler_class(
             signer = signers.get(self.path)
             length = int(self.headers.get("Content-Length", "0"))
             form = parse_qs(self.rfile.read(length).decode())
+            if self.path == USER_AUTH_PATH:
+                self._authenticate_user(form)
+                return
             socket_id = form.get("socket_id", [""])[0]
             channel = form.get("channel_name", [""])[0]
             user_id = self.headers.get("X-User-Id")
@@ -112,6 +118,20 @@ def _handler_class(
                 user_data = {"user_id": user_id, "user_info": {"id": user_id, "name": name}}
             requests.append({"path": self.path, "channel": channel, "socket_id": socket_id})
             self._answer(200, signer.authenticate(channel, socket_id, user_data))
+
+        def _authenticate_user(self, form: dict[str, list[str]]) -> None:
+            socket_id = form.get("socket_id", [""])[0]
+            user_id = self.headers.get("X-User-Id")
+            if not socket_id or not user_id:
+                self._answer(403, {"error": "no user or socket_id"})
+                return
+            user_data: dict[str, Any] = {"id": user_id,
+                                         "name": self.headers.get("X-User-Name", user_id)}
+            watchlist = self.headers.get("X-User-Watchlist")
+            if watchlist:
+                user_data["watchlist"] = watchlist.split(",")
+            requests.append({"path": self.path, "socket_id": socket_id, "user_id": user_id})
+            self._answer(200, signers[AUTH_PATH].authenticate_user(socket_id, user_data))
 
         def _answer(self, status: int, body: object) -> None:
             payload = json.dumps(body).encode()

@@ -24,6 +24,8 @@ class JsClient:
         library: Library = "pusher-js",
         auth_endpoint: str | None = None,
         user: tuple[str, str] | None = None,
+        user_auth_endpoint: str | None = None,
+        watchlist: list[str] | None = None,
         **options: Any,
     ) -> None:
         config: JsonObject = {
@@ -37,6 +39,10 @@ class JsClient:
             config["authEndpoint"] = auth_endpoint
         if user is not None:
             config["authHeaders"] = {"X-User-Id": user[0], "X-User-Name": user[1]}
+            if watchlist is not None:
+                config["authHeaders"]["X-User-Watchlist"] = ",".join(watchlist)
+        if user_auth_endpoint is not None:
+            config["userAuthEndpoint"] = user_auth_endpoint
         self.library = library
         self.process = NodeProcess("client_driver.mjs", config)
 
@@ -147,6 +153,46 @@ class JsClient:
 
     def disconnect(self) -> None:
         self.process.command("disconnect")
+
+    # users (pusher.signin(), pusher.user)
+
+    def signin(self, timeout: float = DEFAULT_WAIT) -> JsonObject:
+        """Sign in through the user authentication endpoint; return the signin_success frame."""
+        start = self.mark()
+        self.process.command("signin")
+        return self.wait_frame("pusher:signin_success", start, timeout)
+
+    def bind_user(self, event: str) -> None:
+        """Report every `event` sent to this user (pusher.user.bind)."""
+        self.process.command("user_bind", event=event)
+
+    def wait_user_event(self, event: str, start: int = 0,
+                        timeout: float = DEFAULT_WAIT) -> JsonObject:
+        return self.process.wait_for(
+            lambda line: line.get("kind") == "user_event" and line.get("event") == event,
+            f"user event {event!r}", timeout, start,
+        )
+
+    def user_events(self, event: str) -> list[JsonObject]:
+        return self.process.matching(
+            lambda line: line.get("kind") == "user_event" and line.get("event") == event
+        )
+
+    def bind_watchlist(self, name: str) -> None:
+        """Report pusher.user.watchlist `online` / `offline` callbacks."""
+        self.process.command("watchlist_bind", name=name)
+
+    def wait_watchlist(self, name: str, user_ids: list[str], start: int = 0,
+                       timeout: float = DEFAULT_WAIT) -> JsonObject:
+        """Wait for a watchlist `name` callback naming exactly `user_ids`."""
+        return self.process.wait_for(
+            lambda line: (
+                line.get("kind") == "watchlist"
+                and line.get("name") == name
+                and line["event"].get("user_ids") == user_ids
+            ),
+            f"watchlist {name} {user_ids}", timeout, start,
+        )
 
     # laravel-echo
 

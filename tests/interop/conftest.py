@@ -50,10 +50,13 @@ class JsClients:
         library: Library = "pusher-js",
         auth_endpoint: str | None = None,
         user: tuple[str, str] | None = None,
+        user_auth_endpoint: str | None = None,
+        watchlist: list[str] | None = None,
         **options: Any,
     ) -> JsClient:
         """Start a client and wait until it is connected."""
-        client = JsClient(self.server, library, auth_endpoint, user, **options)
+        client = JsClient(self.server, library, auth_endpoint, user, user_auth_endpoint,
+                          watchlist, **options)
         self._started.append(client)
         client.start().wait_connected()
         return client

@@ -8,6 +8,8 @@
 // Routes (POST, form-encoded socket_id and channel_name, as pusher-js sends them):
 //   /broadcasting/auth               signs with the app secret
 //   /broadcasting/auth-wrong-secret  signs with another secret: the server must refuse it
+//   /broadcasting/user-auth          user authentication for pusher:signin (authenticateUser);
+//                                    X-User-Watchlist (comma-separated ids) sets the watchlist
 // The user is whoever the X-User-Id / X-User-Name headers say (the test's stand-in for a session).
 
 import { createServer } from 'node:http';
@@ -42,8 +44,30 @@ function answer(response, status, body) {
   response.end(JSON.stringify(body));
 }
 
+function authenticateUser(request, response, form) {
+  const socketId = form.get('socket_id');
+  const userId = request.headers['x-user-id'];
+  if (!socketId || !userId) {
+    answer(response, 403, { error: 'no user or socket_id' });
+    return;
+  }
+  const userData = { id: userId, name: request.headers['x-user-name'] ?? userId };
+  const watchlist = request.headers['x-user-watchlist'];
+  if (watchlist) {
+    userData.watchlist = watchlist.split(',');
+  }
+  const body = signers['/broadcasting/auth'].authenticateUser(socketId, userData);
+  emit({ kind: 'user_authenticated', socket_id: socketId, user_id: userId });
+  answer(response, 200, body);
+}
+
 async function authorize(request, response) {
-  const pusher = signers[new URL(request.url, 'http://127.0.0.1').pathname];
+  const path = new URL(request.url, 'http://127.0.0.1').pathname;
+  if (request.method === 'POST' && path === '/broadcasting/user-auth') {
+    authenticateUser(request, response, new URLSearchParams(await readBody(request)));
+    return;
+  }
+  const pusher = signers[path];
   if (request.method !== 'POST' || !pusher) {
     answer(response, 404, { error: 'not found' });
     return;

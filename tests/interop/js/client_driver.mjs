@@ -6,6 +6,8 @@
 //   key, wsHost, wsPort
 //   authEndpoint   optional URL of the channel authorization endpoint
 //   authHeaders    optional headers sent to it (how the endpoint knows who the user is)
+//   userAuthEndpoint  optional URL of the user authentication endpoint (pusher.signin()),
+//                  sent the same authHeaders
 //   broadcaster    Echo only: "reverb" (default) or "pusher"
 //   cluster        Echo only: the cluster option a Laravel app passes with broadcaster "pusher"
 //   activityTimeout, pongTimeout   optional pusher-js keep-alive settings, in ms
@@ -13,7 +15,9 @@
 //
 // Output lines: {kind:"state"}, {kind:"frame"} (every message pusher-js received),
 // {kind:"sent"} (every event pusher-js sent), {kind:"event"} (channel events, pusher-js),
-// {kind:"echo"} (Echo callbacks), {kind:"ack"|"failed"} (command results), {kind:"log"}.
+// {kind:"echo"} (Echo callbacks), {kind:"user_event"} (events bound on pusher.user),
+// {kind:"watchlist"} (pusher.user.watchlist online/offline), {kind:"ack"|"failed"} (command
+// results), {kind:"log"}.
 
 import { readFileSync } from 'node:fs';
 
@@ -57,6 +61,13 @@ function createPusher() {
   if (config.authEndpoint) {
     options.channelAuthorization = {
       endpoint: config.authEndpoint,
+      transport: 'ajax',
+      headers: config.authHeaders ?? {},
+    };
+  }
+  if (config.userAuthEndpoint) {
+    options.userAuthentication = {
+      endpoint: config.userAuthEndpoint,
       transport: 'ajax',
       headers: config.authHeaders ?? {},
     };
@@ -181,6 +192,19 @@ const handlers = {
   },
   disconnect() {
     pusher.disconnect();
+  },
+  signin() {
+    pusher.signin();
+  },
+  user_bind({ event }) {
+    pusher.user.bind(event, (data) => {
+      emit({ kind: 'user_event', event, data: describe(data) });
+    });
+  },
+  watchlist_bind({ name }) {
+    pusher.user.watchlist.bind(name, (event) => {
+      emit({ kind: 'watchlist', name, event: describe(event) });
+    });
   },
   // laravel-echo
   echo_watch(command) {
