@@ -65,7 +65,9 @@ class BroadcastServer:
                 log.exception("liveness sweep failed")
 
     def sweep(self) -> None:
-        """Ping idle connections, close silent ones with 4201, drop idle HTTP keep-alives."""
+        """Ping idle connections, close silent ones with 4201 and ones not signed in within the
+        app's `user_authentication_timeout` with 4009, run the hub's housekeeping (held-back
+        subscription counts, expired cache entries), drop idle HTTP keep-alives."""
         node = self.node
         assert node is not None
         now = node.loop.time()

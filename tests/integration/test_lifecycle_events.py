@@ -80,3 +80,29 @@ async def test_cache_miss_and_subscription_count_are_reported(observed: Observed
     vacated = await observed.wait_for("channel_vacated")
     assert vacated == [{"app": "8", "name": "channel_vacated", "channel": "cache-feed"}]
     assert json.dumps(observed.events)  # every event is JSON-serializable for webhooks
+
+
+async def test_held_back_subscription_count_is_sent_by_the_sweep(observed: Observed) -> None:
+    clients = [PusherTestClient(observed.counted_url) for _ in range(103)]
+    try:
+        for client in clients:
+            await client.open()
+            await client.send({"event": "pusher:subscribe", "data": {"channel": "crowd"}})
+        watcher = clients[0]
+        seen: list[int] = []
+        for _ in range(400):  # bounded: every count plus the frames around them
+            event = await watcher.next_event(timeout=8)
+            if event["event"] == "pusher_internal:subscription_count":
+                seen.append(json.loads(event["data"])["subscription_count"])
+                if seen[-1] == 103:
+                    break
+        # Every change up to 100; above that the throttle holds counts back and the sweep
+        # sends the latest once 5 s have passed, so 101 and 102 are never sent on their own.
+        assert seen[:100] == list(range(1, 101))
+        assert seen[100:] == [103]
+    finally:
+        # The other clients never read their counts, so their libraries stopped reading the
+        # socket: drop them instead of waiting for each close handshake.
+        for client in clients:
+            if client.ws is not None:
+                client.ws.transport.abort()
