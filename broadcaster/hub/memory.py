@@ -11,6 +11,7 @@ from broadcaster.hub.users import UserDirectory
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
+    SPECIAL_PREFIXES,
     USER_CHANNEL_PREFIX,
     ChannelKind,
     channel_kind,
@@ -121,11 +122,12 @@ class MemoryHub(Hub):
 
     async def publish(self, app: App, channel: str, text: str,
                       except_socket_id: str | None = None) -> None:
-        if channel.startswith(USER_CHANNEL_PREFIX):
-            user_id = channel[len(USER_CHANNEL_PREFIX):]
-            await self.publish_to_user(app, user_id, text, except_socket_id)
-            return
-        if is_cache_channel(channel):
+        if channel.startswith(SPECIAL_PREFIXES):
+            if channel.startswith(USER_CHANNEL_PREFIX):
+                user_id = channel[len(USER_CHANNEL_PREFIX):]
+                await self.publish_to_user(app, user_id, text, except_socket_id)
+                return
+            # A cache channel: one dict write, kept even while nobody is subscribed.
             self._cache[(app.id, channel)] = (text, self._clock() + app.cache_ttl)
         state = self._channels.get((app.id, channel))
         if state is not None:

@@ -9,6 +9,9 @@ MAX_CHANNEL_NAME = 200
 MAX_EVENT_NAME = 200
 USER_CHANNEL_PREFIX = "#server-to-user-"
 _CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
+# Channels a publish must treat specially (user channels, cache channels): one C-level
+# `startswith` tells the common channel apart on the hot path.
+SPECIAL_PREFIXES = (USER_CHANNEL_PREFIX, *_CACHE_PREFIXES)
 
 # Pusher's documented character set; '#' only as the leading character of server-reserved names.
 _CHANNEL_NAME = re.compile(r"^#?[-a-zA-Z0-9_=@,.;]+$")
