@@ -133,20 +133,25 @@ async def test_terminate_closes_the_users_connections_only(
     server: Broadcaster, rest: ApiClient,
 ) -> None:
     dan1, dan2 = PusherTestClient(server.ws_url), PusherTestClient(server.ws_url)
-    eve = PusherTestClient(server.ws_url)
-    for client in (dan1, dan2, eve):
+    eve, dan_on_presence = PusherTestClient(server.ws_url), PusherTestClient(server.ws_url)
+    for client in (dan1, dan2, eve, dan_on_presence):
         await client.open()
     await sign_in(dan1, server, "dan")
     await sign_in(dan2, server, "dan")
     await sign_in(eve, server, "eve")
+    # The same user id on a presence channel, never signed in: not a signed-in connection.
+    await dan_on_presence.subscribe("presence-lobby", key=server.key, secret=server.secret,
+                                    channel_data='{"user_id":"dan"}')
     response = rest.request("POST", "users/dan/terminate_connections", {})
     assert (response.status_code, response.json()) == (200, {})
     for client in (dan1, dan2):
         await expect_closed(client, 4009)
-    await eve.send({"event": "pusher:ping", "data": {}})
-    await eve.expect("pusher:pong")
+    for survivor in (eve, dan_on_presence):
+        await survivor.send({"event": "pusher:ping", "data": {}})
+        await expect_past_counts(survivor, "pusher:pong")
     assert rest.request("GET", "users/dan/terminate_connections").status_code == 405
     await eve.close()
+    await dan_on_presence.close()
 
 
 async def test_terminate_without_the_app_prefix_uses_the_signing_key(
