@@ -142,7 +142,10 @@ class PusherConnection:
 
     def _sign_in(self, message: frames.SignIn) -> SignIn:
         user = parse_signin(self.app, self.socket_id, message.auth, message.user_data)
-        previous, self.user = self.user, user
+        # Signing in again as the very same user changes nothing (registering the socket again
+        # is harmless); signing out first would flash the user offline to their watchers.
+        previous = self.user if self.user != user else None
+        self.user = user
         return SignIn(user, previous)
 
     def _own_user_channel(self, channel: str) -> Reply | None:

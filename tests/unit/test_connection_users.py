@@ -35,6 +35,12 @@ def test_signing_in_again_names_the_previous_user() -> None:
     assert second.previous == first and conn.user == second.user
 
 
+def test_signing_in_again_as_the_same_user_signs_nobody_out() -> None:
+    conn = connection()
+    signed_in(conn, '{"id":"7"}')
+    assert signed_in(conn, '{"id":"7"}').previous is None
+
+
 def test_signin_with_data_as_a_json_string_is_accepted() -> None:
     from broadcaster.protocol.signatures import user_auth
 
