@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from broadcaster.protocol.webhooks import Webhook
+
 
 @dataclass(frozen=True, slots=True)
 class App:
@@ -27,6 +29,7 @@ class App:
     max_client_events_per_second: int = 10
     max_presence_members: int = 100
     max_presence_user_info_size: int = 1_000
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def origin_allowed(app: App, origin: str | None) -> bool:

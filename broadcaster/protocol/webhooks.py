@@ -1,0 +1,382 @@
+"""Pusher's webhook rules: which webhook wants which event, the 3 s hold, batching, the body,
+the signed headers and the retry schedule.
+
+Pure: no asyncio, no sockets, no clock reads. Every `now` is a monotonic time in seconds and
+every `time_ms` a Unix time in milliseconds, both passed in by the caller.
+
+Per webhook URL the path of an event is: channel prefix filter -> `HoldBook` (the 3 s hold of
+`channel_vacated` / `member_removed`) -> event type filter -> `Outbox` (batches of at most
+`batch_size` events, sealed at most `batch_delay` after their first event, bounded).
+The hold sits before the type filter so that a URL that only wants `channel_occupied` is not
+told twice that a channel it already knows to be occupied is occupied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from broadcaster.protocol.signatures import webhook_signature
+
+WebhookEvent = dict[str, Any]
+"""One event in Pusher's shape, e.g. `{"name": "channel_occupied", "channel": "c"}`."""
+
+EVENT_TYPES = frozenset({
+    "channel_occupied", "channel_vacated", "member_added", "member_removed",
+    "client_event", "cache_miss", "subscription_count",
+})
+
+# A held event -> the event that cancels it when it comes back within the hold.
+_CANCELLED_BY = {"channel_vacated": "channel_occupied", "member_removed": "member_added"}
+_CANCELS = {cancel: held for held, cancel in _CANCELLED_BY.items()}
+
+# Headers the dispatcher sets itself; a custom header may not replace them.
+RESERVED_HEADERS = frozenset({
+    "x-pusher-key", "x-pusher-signature", "content-type", "content-length", "host",
+    "transfer-encoding", "connection",
+})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_WEBHOOK_KEYS = ("url", "event_types", "filter", "headers")
+_FILTER_KEYS = ("channel_name_starts_with",)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """One configured receiver: a URL, the event types it wants, an optional channel-name
+    prefix (`filter = {channel_name_starts_with = "..."}`) and extra request headers."""
+
+    url: str
+    event_types: frozenset[str]
+    channel_prefix: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def matches_channel(self, event: Mapping[str, Any]) -> bool:
+        return str(event.get("channel", "")).startswith(self.channel_prefix)
+
+    def wants(self, event: Mapping[str, Any]) -> bool:
+        """Whether this webhook receives `event` (its type and its channel's prefix)."""
+        return event.get("name") in self.event_types and self.matches_channel(event)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTimings:
+    """Pusher's numbers. Tests may shrink them; production uses the defaults."""
+
+    hold: float = 3.0  # channel_vacated / member_removed wait this long for a comeback
+    batch_delay: float = 0.25  # a batch is sent at most this long after its first event
+    batch_size: int = 20  # events per POST
+    request_timeout: float = 4.0  # a receiver must answer 2xx within this
+    retry_first: float = 1.0  # first retry delay; doubles after each further failure
+    retry_max: float = 60.0  # the delay between attempts never exceeds this
+    retry_budget: float = 300.0  # an event is given up this long after its batch was sealed
+    max_pending: int = 10_000  # events queued per webhook URL; more are dropped and counted
+
+
+# ---------------------------------------------------------------- configuration
+
+def parse_webhooks(value: Any) -> tuple[Webhook, ...]:
+    """Webhooks from a TOML array of tables or a JSON text (`REVERB_APP_WEBHOOKS`).
+
+    Raises `ValueError` with a message naming the entry and what is wrong.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise ValueError("must be a list of webhooks ({url, event_types, filter?, headers?})")
+    return tuple(_parse_webhook(i + 1, entry) for i, entry in enumerate(value))
+
+
+def _parse_webhook(number: int, entry: Any) -> Webhook:
+    where = f"webhook #{number}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table/object, got {entry!r}")
+    unknown = sorted(set(entry) - set(_WEBHOOK_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(_WEBHOOK_KEYS)}")
+    url = entry.get("url")
+    if not isinstance(url, str):
+        raise ValueError(f"{where}: url is required and must be a string")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where}: url must be http:// or https:// with a host, got {url!r}")
+    types = entry.get("event_types")
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise ValueError(f"{where}: event_types must be a non-empty list of event names")
+    bad = sorted(set(types) - EVENT_TYPES)
+    if bad:
+        raise ValueError(f"{where}: unknown event type(s) {', '.join(bad)}; "
+                         f"known: {', '.join(sorted(EVENT_TYPES))}")
+    return Webhook(url=url, event_types=frozenset(types),
+                   channel_prefix=_parse_filter(where, entry.get("filter")),
+                   headers=_parse_headers(where, entry.get("headers")))
+
+
+def _parse_filter(where: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, dict) or set(value) - set(_FILTER_KEYS):
+        raise ValueError(f"{where}: filter must be {{channel_name_starts_with = \"prefix\"}}, "
+                         f"got {value!r}")
+    prefix = value.get("channel_name_starts_with", "")
+    if not isinstance(prefix, str):
+        raise ValueError(f"{where}: filter.channel_name_starts_with must be a string")
+    return prefix
+
+
+def _parse_headers(where: str, value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: headers must be a table of name = \"value\"")
+    headers = []
+    for name, text in value.items():
+        if not isinstance(text, str) or not _TOKEN.match(name) or "\n" in text or "\r" in text:
+            raise ValueError(f"{where}: header {name!r} must be a valid name with a string value")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"{where}: header {name!r} is set by the server and cannot be "
+                             "replaced")
+        headers.append((name, text))
+    return tuple(headers)
+
+
+# ---------------------------------------------------------------- the hold
+
+def _hold_key(event: Mapping[str, Any]) -> tuple[str, ...] | None:
+    name = event.get("name")
+    channel = str(event.get("channel", ""))
+    if name in ("channel_vacated", "channel_occupied"):
+        return ("channel", channel)
+    if name in ("member_removed", "member_added"):
+        return ("member", channel, str(event.get("user_id", "")))
+    return None
+
+
+class HoldBook:
+    """Holds `channel_vacated` and `member_removed` for `hold` seconds.
+
+    If the channel is occupied again (the user is added again) within the hold, both the held
+    event and its comeback are dropped: the receiver's picture did not change. Otherwise the
+    held event is released when its hold ends. At most `limit` events are held; past that an
+    event passes through at once (never lost, only not debounced).
+    """
+
+    def __init__(self, hold: float, limit: int) -> None:
+        self._hold = hold
+        self._limit = limit
+        # Insertion order == deadline order, since every hold lasts the same time.
+        self._held: dict[tuple[str, ...], tuple[float, WebhookEvent]] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def offer(self, event: WebhookEvent, now: float) -> WebhookEvent | None:
+        """The event to pass on now, or None when it is held or cancelled a held one."""
+        key = _hold_key(event)
+        if key is None:
+            return event
+        name = event.get("name")
+        if name in _CANCELS:
+            return None if self._held.pop(key, None) is not None else event
+        if len(self._held) >= self._limit and key not in self._held:
+            return event
+        self._held.pop(key, None)  # a repeat restarts the hold and keeps the latest
+        self._held[key] = (now + self._hold, event)
+        return None
+
+    def due(self, now: float) -> list[WebhookEvent]:
+        """Remove and return the held events whose hold has ended, oldest first."""
+        released = []
+        for key, (deadline, event) in list(self._held.items()):
+            if deadline > now:
+                break
+            del self._held[key]
+            released.append(event)
+        return released
+
+    def release_all(self) -> list[WebhookEvent]:
+        """Everything held, oldest first (at shutdown: the channels really are vacated)."""
+        events = [event for _, event in self._held.values()]
+        self._held.clear()
+        return events
+
+    def next_deadline(self) -> float | None:
+        for deadline, _ in self._held.values():
+            return deadline
+        return None
+
+
+# ---------------------------------------------------------------- batching
+
+def encode_body(time_ms: int, events: list[WebhookEvent]) -> bytes:
+    """The POST body: `{"time_ms": ..., "events": [...]}` as compact UTF-8 JSON."""
+    return json.dumps({"time_ms": time_ms, "events": events},
+                      separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def request_headers(app_key: str, app_secret: str, body: bytes,
+                    custom: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """Custom headers plus `Content-Type`, `X-Pusher-Key` and `X-Pusher-Signature` (the hex
+    HMAC-SHA256 of the exact body with the app secret)."""
+    headers = dict(custom)
+    headers["Content-Type"] = "application/json"
+    headers["X-Pusher-Key"] = app_key
+    headers["X-Pusher-Signature"] = webhook_signature(app_secret, body)
+    return headers
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events sealed into one POST body. The body (and its `time_ms`, the sealing time) stays the
+    same across retries, so a receiver can recognise a repeat."""
+
+    events: list[WebhookEvent]
+    body: bytes
+    sealed_at: float
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class Outbox:
+    """The events of one webhook URL waiting to be sent: one forming batch, then sealed batches
+    in order. Holds at most `timings.max_pending` events; `add` refuses more."""
+
+    timings: WebhookTimings
+    forming: list[WebhookEvent] = field(default_factory=list)
+    forming_since: float = 0.0
+    sealed: deque[Batch] = field(default_factory=deque)
+    pending: int = 0  # events in `forming` and `sealed`
+
+    def add(self, event: WebhookEvent, now: float, time_ms: int) -> bool:
+        """Queue `event`; False when the outbox is full (the caller counts it as dropped)."""
+        if self.pending >= self.timings.max_pending:
+            return False
+        if not self.forming:
+            self.forming_since = now
+        self.forming.append(event)
+        self.pending += 1
+        if len(self.forming) >= self.timings.batch_size:
+            self._seal(now, time_ms)
+        return True
+
+    def poll(self, now: float, time_ms: int, *, flush: bool = False) -> None:
+        """Seal the forming batch when its `batch_delay` has passed (or at once with `flush`)."""
+        if self.forming and (flush or now >= self.forming_since + self.timings.batch_delay):
+            self._seal(now, time_ms)
+
+    def _seal(self, now: float, time_ms: int) -> None:
+        self.sealed.append(Batch(self.forming, encode_body(time_ms, self.forming), now))
+        self.forming = []
+
+    def next_deadline(self) -> float | None:
+        return self.forming_since + self.timings.batch_delay if self.forming else None
+
+    def head(self) -> Batch | None:
+        return self.sealed[0] if self.sealed else None
+
+    def pop_head(self) -> Batch:
+        batch = self.sealed.popleft()
+        self.pending -= len(batch.events)
+        return batch
+
+    def expire(self, next_attempt: float) -> list[Batch]:
+        """Remove and return the sealed batches whose retry budget ends before `next_attempt`.
+
+        Batches are sealed in order, so the expired ones are always a prefix of the queue.
+        """
+        expired = []
+        while self.sealed and gives_up(self.timings, self.sealed[0], next_attempt):
+            expired.append(self.pop_head())
+        return expired
+
+
+# ---------------------------------------------------------------- retries
+
+def retry_delay(timings: WebhookTimings, failures: int) -> float:
+    """Wait after the `failures`-th consecutive failure: 1, 2, 4 ... seconds, at most 60."""
+    exponent = min(max(failures - 1, 0), 30)
+    return float(min(timings.retry_max, timings.retry_first * 2 ** exponent))
+
+
+def gives_up(timings: WebhookTimings, batch: Batch, next_attempt: float) -> bool:
+    """Whether `batch` is abandoned rather than tried again at `next_attempt`."""
+    return next_attempt > batch.sealed_at + timings.retry_budget
+
+
+def retry_schedule(timings: WebhookTimings) -> list[float]:
+    """Offsets (seconds after the first attempt) of every attempt made for a batch whose
+    receiver keeps failing; the first is 0.0."""
+    offsets = [0.0]
+    for failures in range(1, 10_000):  # bounded: the budget ends long before
+        nxt = offsets[-1] + retry_delay(timings, failures)
+        if nxt > timings.retry_budget:
+            break
+        offsets.append(nxt)
+    return offsets
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Consecutive failures of one webhook URL and when it may be tried again."""
+
+    timings: WebhookTimings
+    failures: int = 0
+    retry_at: float = float("-inf")
+
+    def failed(self, now: float) -> float:
+        """Record a failure at `now`; returns the time of the next attempt."""
+        self.failures += 1
+        self.retry_at = now + retry_delay(self.timings, self.failures)
+        return self.retry_at
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.retry_at = float("-inf")
+
+
+# ---------------------------------------------------------------- one URL
+
+class WebhookRoute:
+    """Everything about one webhook URL of one app except the sending: filter, hold, outbox
+    and backoff. `offer` and `poll` return how many events were dropped for lack of room."""
+
+    def __init__(self, webhook: Webhook, timings: WebhookTimings) -> None:
+        self.webhook = webhook
+        self.timings = timings
+        self.holds = HoldBook(timings.hold, timings.max_pending)
+        self.outbox = Outbox(timings)
+        self.backoff = Backoff(timings)
+
+    def offer(self, event: WebhookEvent, now: float, time_ms: int) -> int:
+        if not self.webhook.matches_channel(event):
+            return 0
+        passed = self.holds.offer(event, now)
+        return 0 if passed is None else self._queue(passed, now, time_ms)
+
+    def poll(self, now: float, time_ms: int, *, flush: bool = False) -> int:
+        """Release ended holds and seal due batches; with `flush` release and seal everything."""
+        released = self.holds.release_all() if flush else self.holds.due(now)
+        dropped = sum(self._queue(event, now, time_ms) for event in released)
+        self.outbox.poll(now, time_ms, flush=flush)
+        return dropped
+
+    def _queue(self, event: WebhookEvent, now: float, time_ms: int) -> int:
+        if event.get("name") not in self.webhook.event_types:
+            return 0
+        return 0 if self.outbox.add(event, now, time_ms) else 1
+
+    def next_wakeup(self) -> float | None:
+        """The earliest moment `poll` or a retry has work to do, or None when idle."""
+        times = [self.holds.next_deadline(), self.outbox.next_deadline()]
+        if self.outbox.sealed:
+            times.append(self.backoff.retry_at)
+        known = [t for t in times if t is not None]
+        return min(known) if known else None
