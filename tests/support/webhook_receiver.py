@@ -99,6 +99,7 @@ class WebhookReceiver:
         self.status = 200
         self.failures_left = 0
         self.delay = 0.0
+        self.answer_deadline = ANSWER_DEADLINE
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -141,10 +142,9 @@ class WebhookReceiver:
             return list(self.requests)
 
     def accepted_events(self) -> list[dict[str, Any]]:
-        """Events of every POST answered 2xx in time (within the sender's 4 s), in arrival
-        order."""
+        """Events of every POST answered 2xx within `answer_deadline`, in arrival order."""
         return [event for r in self.snapshot()
-                if 200 <= r.status < 300 and r.delay < ANSWER_DEADLINE for event in r.events]
+                if 200 <= r.status < 300 and r.delay < self.answer_deadline for event in r.events]
 
     async def until(self, predicate: Callable[[list[dict[str, Any]]], bool], what: str,
                     timeout: float = 10.0) -> list[dict[str, Any]]:
