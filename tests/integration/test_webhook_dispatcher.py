@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ async def dispatcher(receiver: WebhookReceiver) -> AsyncIterator[tuple[App, Webh
 async def test_other_event_types_pass_through(dispatcher: tuple[App, WebhookDispatcher],
                                               receiver: WebhookReceiver) -> None:
     app, running = dispatcher
-    sent = [
+    sent: list[dict[str, Any]] = [
         {"name": "client_event", "channel": "presence-a", "event": "client-typing",
          "data": '{"on":true}', "socket_id": "1.2", "user_id": "7"},
         {"name": "cache_miss", "channel": "cache-a"},
