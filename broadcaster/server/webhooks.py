@@ -180,14 +180,18 @@ class WebhookDispatcher:
         route = sender.route
         if problem is None:
             route.outbox.pop_head()
+            if route.backoff.failures:
+                log.info("webhook receiver answering again",
+                         extra={**sender.log_fields, "failed_attempts": route.backoff.failures})
             route.backoff.succeeded()
             self._delivered += len(batch.events)
             return
         next_attempt = route.backoff.failed(self._loop.time())
-        log.debug("webhook post failed", extra={**sender.log_fields, "problem": problem,
-                                                "attempt": batch.attempts,
-                                                "retry_in": route.backoff.retry_at
-                                                - self._loop.time()})
+        # Quiet by default: the first failure of a streak is a warning, the repeats are debug.
+        level = logging.WARNING if route.backoff.failures == 1 else logging.DEBUG
+        log.log(level, "webhook post failed, will retry",
+                extra={**sender.log_fields, "problem": problem, "attempt": batch.attempts,
+                       "retry_in": round(next_attempt - self._loop.time(), 3)})
         for expired in route.outbox.expire(next_attempt):
             self._failed += len(expired.events)
             log.warning("webhook given up after retries",
