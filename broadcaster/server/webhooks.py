@@ -130,7 +130,12 @@ class WebhookDispatcher:
             if self._closed:
                 self._note_dropped(sender, 1, now)
                 continue
-            dropped = sender.route.offer(event, now, stamp)
+            try:
+                dropped = sender.route.offer(event, now, stamp)
+            except Exception:  # the hub must never see an observer fail
+                log.exception("webhook event refused", extra={**sender.log_fields,
+                                                              "event": event})
+                dropped = 1
             if dropped:
                 self._note_dropped(sender, dropped, now)
             sender.wake.set()
