@@ -235,13 +235,17 @@ def request_headers(app_key: str, app_secret: str, body: bytes,
 
 @dataclass(slots=True)
 class Batch:
-    """Events sealed into one POST body. The body (and its `time_ms`, the sealing time) stays the
-    same across retries, so a receiver can recognise a repeat."""
+    """Events sealed into one POST body. Once tried, the body (and its `time_ms`, the sealing
+    time) stays the same across retries, so a receiver can recognise a repeat."""
 
     events: list[WebhookEvent]
-    body: bytes
+    time_ms: int
     sealed_at: float
     attempts: int = 0
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.body = encode_body(self.time_ms, self.events)
 
 
 @dataclass(slots=True)
@@ -273,7 +277,16 @@ class Outbox:
             self._seal(now, time_ms)
 
     def _seal(self, now: float, time_ms: int) -> None:
-        self.sealed.append(Batch(self.forming, encode_body(time_ms, self.forming), now))
+        # Behind a failing or slow receiver small batches pile up; join them (never one already
+        # tried, whose body must not change) so that the backlog drains in full-size POSTs. The
+        # joined batch keeps the older `time_ms` and retry budget.
+        last = self.sealed[-1] if self.sealed else None
+        if (last is not None and last.attempts == 0
+                and len(last.events) + len(self.forming) <= self.timings.batch_size):
+            last.events.extend(self.forming)
+            last.body = encode_body(last.time_ms, last.events)
+        else:
+            self.sealed.append(Batch(self.forming, time_ms, now))
         self.forming = []
 
     def next_deadline(self) -> float | None:

@@ -49,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body are written separately; without this, Nagle's algorithm and delayed
+        # ACKs add ~40 ms to every answer, which no real web server does.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.owner.lock:
             self.server.owner.connections.add(self.connection)
 

@@ -245,3 +245,22 @@ def test_parse_from_json_and_toml_shapes() -> None:
 def test_parse_rejects(value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_webhooks(value)
+
+
+def test_backlog_is_joined_into_full_batches_but_a_tried_batch_is_kept() -> None:
+    box = Outbox(DEFAULTS)
+    box.add(occupied("head"), 0.0, 1000)
+    box.poll(0.25, 1000)
+    head = box.sealed[0]
+    head.attempts = 1  # in flight / failed once: its body must stay as sent
+    sent_body = head.body
+    for i in range(30):  # three events per 250 ms window, as behind a dead receiver
+        box.add(occupied(f"c{i}"), 0.3 + i * 0.08, 2000 + i)
+        box.poll(0.3 + i * 0.08 + 0.25, 2000 + i)
+    box.poll(99.0, 9999, flush=True)
+    assert head.body == sent_body and len(head.events) == 1
+    assert [len(b.events) for b in box.sealed] == [1, 20, 10]
+    second = box.sealed[1]
+    assert json.loads(second.body)["time_ms"] == second.time_ms == 2000
+    assert [e["channel"] for b in box.sealed for e in b.events] == ["head"] + [
+        f"c{i}" for i in range(30)]
