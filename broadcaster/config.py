@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.webhooks import Webhook, parse_webhooks
+from broadcaster.protocol.webhook_config import Webhook, parse_webhooks
 from broadcaster.server.state import ServerLimits
 
 

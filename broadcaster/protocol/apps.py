@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from broadcaster.protocol.webhooks import Webhook
+from broadcaster.protocol.webhook_config import Webhook
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Pusher's webhook rules: which webhook wants which event, the 3 s hold, batching, the body,
-the signed headers and the retry schedule.
+the signed headers and the retry schedule. What a webhook is and how it is configured lives in
+`broadcaster.protocol.webhook_config`.
 
 Pure: no asyncio, no sockets, no clock reads. Every `now` is a monotonic time in seconds and
 every `time_ms` a Unix time in milliseconds, both passed in by the caller.
@@ -14,54 +15,20 @@ told twice that a channel it already knows to be occupied is occupied.
 from __future__ import annotations
 
 import json
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from broadcaster.protocol.signatures import webhook_signature
+from broadcaster.protocol.webhook_config import Webhook
 
 WebhookEvent = dict[str, Any]
 """One event in Pusher's shape, e.g. `{"name": "channel_occupied", "channel": "c"}`."""
 
-EVENT_TYPES = frozenset({
-    "channel_occupied", "channel_vacated", "member_added", "member_removed",
-    "client_event", "cache_miss", "subscription_count",
-})
-
 # A held event -> the event that cancels it when it comes back within the hold.
 _CANCELLED_BY = {"channel_vacated": "channel_occupied", "member_removed": "member_added"}
 _CANCELS = {cancel: held for held, cancel in _CANCELLED_BY.items()}
-
-# Headers the dispatcher sets itself; a custom header may not replace them.
-RESERVED_HEADERS = frozenset({
-    "x-pusher-key", "x-pusher-signature", "content-type", "content-length", "host",
-    "transfer-encoding", "connection",
-})
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_WEBHOOK_KEYS = ("url", "event_types", "filter", "headers")
-_FILTER_KEYS = ("channel_name_starts_with",)
-
-
-@dataclass(frozen=True, slots=True)
-class Webhook:
-    """One configured receiver: a URL, the event types it wants, an optional channel-name
-    prefix (`filter = {channel_name_starts_with = "..."}`) and extra request headers."""
-
-    url: str
-    event_types: frozenset[str]
-    channel_prefix: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def matches_channel(self, event: Mapping[str, Any]) -> bool:
-        return str(event.get("channel", "")).startswith(self.channel_prefix)
-
-    def wants(self, event: Mapping[str, Any]) -> bool:
-        """Whether this webhook receives `event` (its type and its channel's prefix)."""
-        return event.get("name") in self.event_types and self.matches_channel(event)
-
 
 @dataclass(frozen=True, slots=True)
 class WebhookTimings:
@@ -75,77 +42,6 @@ class WebhookTimings:
     retry_max: float = 60.0  # the delay between attempts never exceeds this
     retry_budget: float = 300.0  # an event is given up this long after its batch was sealed
     max_pending: int = 10_000  # events queued per webhook URL; more are dropped and counted
-
-
-# ---------------------------------------------------------------- configuration
-
-def parse_webhooks(value: Any) -> tuple[Webhook, ...]:
-    """Webhooks from a TOML array of tables or a JSON text (`REVERB_APP_WEBHOOKS`).
-
-    Raises `ValueError` with a message naming the entry and what is wrong.
-    """
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"is not valid JSON: {exc}") from None
-    if not isinstance(value, list):
-        raise ValueError("must be a list of webhooks ({url, event_types, filter?, headers?})")
-    return tuple(_parse_webhook(i + 1, entry) for i, entry in enumerate(value))
-
-
-def _parse_webhook(number: int, entry: Any) -> Webhook:
-    where = f"webhook #{number}"
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where} must be a table/object, got {entry!r}")
-    unknown = sorted(set(entry) - set(_WEBHOOK_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(_WEBHOOK_KEYS)}")
-    url = entry.get("url")
-    if not isinstance(url, str):
-        raise ValueError(f"{where}: url is required and must be a string")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{where}: url must be http:// or https:// with a host, got {url!r}")
-    types = entry.get("event_types")
-    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
-        raise ValueError(f"{where}: event_types must be a non-empty list of event names")
-    bad = sorted(set(types) - EVENT_TYPES)
-    if bad:
-        raise ValueError(f"{where}: unknown event type(s) {', '.join(bad)}; "
-                         f"known: {', '.join(sorted(EVENT_TYPES))}")
-    return Webhook(url=url, event_types=frozenset(types),
-                   channel_prefix=_parse_filter(where, entry.get("filter")),
-                   headers=_parse_headers(where, entry.get("headers")))
-
-
-def _parse_filter(where: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, dict) or set(value) - set(_FILTER_KEYS):
-        raise ValueError(f"{where}: filter must be {{channel_name_starts_with = \"prefix\"}}, "
-                         f"got {value!r}")
-    prefix = value.get("channel_name_starts_with", "")
-    if not isinstance(prefix, str):
-        raise ValueError(f"{where}: filter.channel_name_starts_with must be a string")
-    return prefix
-
-
-def _parse_headers(where: str, value: Any) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: headers must be a table of name = \"value\"")
-    headers = []
-    for name, text in value.items():
-        if not isinstance(text, str) or not _TOKEN.match(name) or "\n" in text or "\r" in text:
-            raise ValueError(f"{where}: header {name!r} must be a valid name with a string value")
-        if name.lower() in RESERVED_HEADERS:
-            raise ValueError(f"{where}: header {name!r} is set by the server and cannot be "
-                             "replaced")
-        headers.append((name, text))
-    return tuple(headers)
 
 
 # ---------------------------------------------------------------- the hold

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import httpx
 
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.webhook_config import Webhook
 from broadcaster.protocol.webhooks import (
     Batch,
-    Webhook,
     WebhookEvent,
     WebhookRoute,
     WebhookTimings,

@@ -54,7 +54,7 @@ async def test_occupied_then_vacated_after_the_hold(server: Broadcaster,
         await client.send({"event": "pusher:unsubscribe", "data": {"channel": "news"}})
         await receiver.until(lambda e: count(e, "channel_vacated", "news") == 1, "vacated")
     vacated_at = receiver.snapshot()[-1].at
-    assert 2.9 <= vacated_at - left < 4.0, "vacated is held 3 s, then sent within 250 ms"
+    assert 2.9 <= vacated_at - left < 4.5, "vacated is held 3 s, then batched (250 ms)"
     request = receiver.snapshot()[0]
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Pusher-Key"] == server.key
@@ -105,7 +105,7 @@ async def test_retried_after_500_until_accepted(server: Broadcaster,
     assert [r.status for r in attempts] == [500, 500, 200]
     assert len({r.body for r in attempts}) == 1, "a retry sends the same signed body"
     gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
-    assert 0.8 < gaps[0] < 1.6 and 1.8 < gaps[1] < 2.6, gaps  # backoff 1 s, then 2 s
+    assert 0.8 < gaps[0] < 1.8 and 1.8 < gaps[1] < 3.0, gaps  # backoff 1 s, then 2 s
 
 
 async def test_receiver_down_then_back(server: Broadcaster, receiver: WebhookReceiver) -> None:
@@ -148,7 +148,7 @@ headers = {{ X-Tenant = "blue" }}
                 await client.subscribe("public-x")
                 await client.subscribe("private-x", key="toml-key", secret="toml-secret")
                 events = await fast.until(lambda e: len(e) >= 1, "fast delivery", timeout=3)
-                assert time.monotonic() - started < 1.5
+                assert time.monotonic() - started < 2.0, "not held up by the slow URL"
                 assert events == [{"name": "channel_occupied", "channel": "private-x"}]
                 assert fast.snapshot()[0].headers["X-Tenant"] == "blue"
                 slow.delay = 0.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from broadcaster.config import ConfigError, load_config
-from broadcaster.protocol.webhooks import Webhook
+from broadcaster.protocol.webhook_config import Webhook
 
 ENV = {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}
 

@@ -9,15 +9,13 @@ from typing import Any
 
 import pytest
 
+from broadcaster.protocol.webhook_config import EVENT_TYPES, Webhook, parse_webhooks
 from broadcaster.protocol.webhooks import (
-    EVENT_TYPES,
     HoldBook,
     Outbox,
-    Webhook,
     WebhookRoute,
     WebhookTimings,
     encode_body,
-    parse_webhooks,
     request_headers,
     retry_delay,
     retry_schedule,
