@@ -66,6 +66,13 @@ class _Sender:
     def log_fields(self) -> dict[str, object]:
         return {"app_id": self.app.id, "url": self.webhook.url}
 
+    def shape(self) -> tuple[bool, int, bool]:
+        """What decides the sender's next deadline: a batch forming, how many are sealed, any
+        hold. An event that changes none of these (filtered, or joining a forming batch) does
+        not need to wake the sender."""
+        outbox = self.route.outbox
+        return bool(outbox.forming), len(outbox.sealed), bool(len(self.route.holds))
+
     def idle(self) -> bool:
         outbox = self.route.outbox
         return not outbox.sealed and not outbox.forming and not len(self.route.holds)
@@ -130,6 +137,7 @@ class WebhookDispatcher:
             if self._closed:
                 self._note_dropped(sender, 1, now)
                 continue
+            before = sender.shape()
             try:
                 dropped = sender.route.offer(event, now, stamp)
             except Exception:  # the hub must never see an observer fail
@@ -138,7 +146,8 @@ class WebhookDispatcher:
                 dropped = 1
             if dropped:
                 self._note_dropped(sender, dropped, now)
-            sender.wake.set()
+            if sender.shape() != before:  # else the sender's current deadline still holds
+                sender.wake.set()
 
     def _note_dropped(self, sender: _Sender, count: int, now: float) -> None:
         sender.dropped += count
