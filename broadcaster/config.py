@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.webhook_config import Webhook, parse_webhooks
 from broadcaster.server.state import ServerLimits
 
 
@@ -78,6 +79,14 @@ def _text(name: str, value: Any) -> str:
     return str(value).strip()
 
 
+def _webhooks(name: str, value: Any) -> tuple[Webhook, ...]:
+    """A TOML array of `[[apps.webhooks]]` tables, or a JSON list in the environment."""
+    try:
+        return parse_webhooks(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 _APP_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "id": _text,
     "key": _text,
@@ -97,6 +106,7 @@ _APP_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "cache_ttl": lambda n, v: _int(n, v, 1),
     "subscription_count": _bool,
     "user_authentication_timeout": _optional_int,
+    "webhooks": _webhooks,
 }
 assert set(_APP_OPTIONS) == {f.name for f in fields(App)}
 

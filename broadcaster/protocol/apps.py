@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from broadcaster.protocol.webhook_config import Webhook
+
 
 @dataclass(frozen=True, slots=True)
 class App:
@@ -30,6 +32,7 @@ class App:
     cache_ttl: int = 1_800
     subscription_count: bool = False
     user_authentication_timeout: int | None = None
+    webhooks: tuple[Webhook, ...] = ()
 
 
 def origin_allowed(app: App, origin: str | None) -> bool:

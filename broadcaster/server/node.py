@@ -13,6 +13,7 @@ from broadcaster.protocol.errors import PongNotReceived, ServerClosing
 from broadcaster.protocol.liveness import Liveness, check_liveness
 from broadcaster.server.listener import HttpListener
 from broadcaster.server.state import NodeState, ServerLimits
+from broadcaster.server.webhooks import WebhookDispatcher
 from broadcaster.server.websocket import encode_text_frame
 
 log = logging.getLogger("broadcaster")
@@ -30,11 +31,16 @@ class BroadcastServer:
         self.node: NodeState | None = None
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.webhooks: WebhookDispatcher | None = None  # when some app has webhooks
 
     async def start(self, host: str, port: int) -> None:
         """Bind and start serving; raises OSError when the address is in use."""
         loop = asyncio.get_running_loop()
         hub = self._hub or MemoryHub(encode_text_frame)
+        if any(app.webhooks for app in self.apps):
+            self.webhooks = WebhookDispatcher(self.apps)
+            self.webhooks.start()
+            hub.observer = self.webhooks.record
         self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug)
         node = self.node
         self._server = await loop.create_server(lambda: HttpListener(node), host, port,
@@ -116,3 +122,5 @@ class BroadcastServer:
             if listener.transport is not None:
                 listener.transport.close()
         await asyncio.sleep(0)
+        if self.webhooks is not None:  # after the last leave, so held vacated events go out
+            await self.webhooks.close(grace)
