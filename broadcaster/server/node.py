@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
+from typing import Any
 
 from broadcaster.hub.base import Hub
 from broadcaster.hub.memory import MemoryHub
@@ -17,13 +19,22 @@ from broadcaster.server.websocket import encode_text_frame
 
 log = logging.getLogger("broadcaster")
 
+CLIENT_CLOSE_WAIT = 2.0  # seconds given to clients to answer the 4200 close frame
+
 
 class BroadcastServer:
-    """One broadcaster node serving WebSockets and the HTTP API on one host:port."""
+    """One broadcaster node serving WebSockets and the HTTP API on one host:port.
+
+    With `ssl_context` the port speaks only TLS (wss and https); `path_prefix` (normalized, e.g.
+    `/ws`) puts every route under it.
+    """
 
     def __init__(self, apps: AppRegistry, *, limits: ServerLimits | None = None,
-                 hub: Hub | None = None, debug: bool = False) -> None:
+                 hub: Hub | None = None, debug: bool = False,
+                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "") -> None:
         self.apps = apps
+        self.ssl_context = ssl_context
+        self.path_prefix = path_prefix
         self.limits = limits or ServerLimits()
         self._hub = hub
         self.debug = debug
@@ -35,10 +46,12 @@ class BroadcastServer:
         """Bind and start serving; raises OSError when the address is in use."""
         loop = asyncio.get_running_loop()
         hub = self._hub or MemoryHub(encode_text_frame)
-        self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug)
+        self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug,
+                              tls=self.ssl_context is not None, path_prefix=self.path_prefix)
         node = self.node
         self._server = await loop.create_server(lambda: HttpListener(node), host, port,
-                                                reuse_address=True, backlog=4096)
+                                                reuse_address=True, backlog=4096,
+                                                ssl=self.ssl_context)
         self._sweeper = loop.create_task(self._sweep_forever())
 
     @property
@@ -84,19 +97,23 @@ class BroadcastServer:
                 assert listener.transport is not None
                 listener.transport.close()
 
-    async def shutdown(self, grace: float = 3.0) -> None:
-        """Stop accepting, ask every client to reconnect elsewhere (4200), then close."""
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop accepting (readiness turns 503), ask every client to reconnect elsewhere (4200),
+        then let pending webhooks go out; everything within `grace` seconds."""
         node = self.node
         if self._server is None or node is None:
             return
+        started = time.monotonic()
         node.accepting = False
         self._server.close()
         if self._sweeper:
             self._sweeper.cancel()
         for connection in list(node.websockets.values()):
             connection.close_with(ServerClosing("Server is shutting down; reconnect"))
-        deadline = time.monotonic() + grace
-        while node.websockets and time.monotonic() < deadline:
+        # Clients answer the close frame within milliseconds; the cap leaves the rest of the
+        # grace period to the webhooks their departure (channel_vacated...) just queued.
+        clients_deadline = started + min(grace, CLIENT_CLOSE_WAIT)
+        while node.websockets and time.monotonic() < clients_deadline:
             await asyncio.sleep(0.05)
         for connection in list(node.websockets.values()):
             connection.transport.abort()
@@ -104,3 +121,18 @@ class BroadcastServer:
             if listener.transport is not None:
                 listener.transport.close()
         await asyncio.sleep(0)
+        await self._close_webhooks(max(0.0, started + grace - time.monotonic()))
+
+    async def _close_webhooks(self, grace: float) -> None:
+        """Flush the webhook dispatcher, when one is wired in (`webhooks.close(grace)`)."""
+        webhooks: Any = getattr(self.node, "webhooks", None) or getattr(self, "webhooks", None)
+        close = getattr(webhooks, "close", None)
+        if close is None:
+            return
+        try:
+            await asyncio.wait_for(close(grace), grace + 1.0)
+        except TimeoutError:
+            log.warning("webhooks not flushed within the shutdown grace period",
+                        extra={"grace": grace})
+        except Exception:
+            log.exception("closing webhooks failed")
