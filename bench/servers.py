@@ -72,7 +72,8 @@ def _command(name: str, port: int) -> tuple[list[str], dict[str, str], Path, str
                 "--host", "127.0.0.1", "--port", str(port)]
         env = {"REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
                "REVERB_APP_SECRET": APP_SECRET,
-               "BROADCASTER_METRICS_PORT": str(free_port())}
+               "BROADCASTER_METRICS_PORT": os.environ.get("BROADCASTER_METRICS_PORT")
+               or str(free_port())}
         return argv, env, REPO_ROOT, "/up"
     if name == "soketi":
         argv = ["node", "node_modules/@soketi/soketi/bin/server.js", "start"]
