@@ -163,8 +163,10 @@ class HttpListener(asyncio.Protocol):
     def _dispatch(self, request: h11.Request, body: bytes) -> None:
         method = request.method.decode("ascii", "replace")
         target = request.target.decode("latin-1")
-        path = strip_prefix(self.node.path_prefix, target.partition("?")[0])
-        self.route = "other" if path is None else route_label(path)
+        raw = target.partition("?")[0]
+        path = strip_prefix(self.node.path_prefix, raw)
+        # Outside the prefix only the probes are served (see rest.handle_http).
+        self.route = route_label(raw if path is None and raw in ("/up", "/ready") else path or "")
         try:
             done, result = run_eagerly(handle_http(self.node, method, target, body))
         except Exception:

@@ -114,6 +114,12 @@ async def test_path_prefix_for_websockets_and_the_sdk(prefixed: Broadcaster) -> 
         async with httpx.AsyncClient(timeout=5) as http:
             for probe in ("/up", "/ready", "/realtime/up", "/realtime/ready"):
                 assert (await http.get(f"{server.base_url}{probe}")).status_code == 200
+            metrics = (await http.get(f"{server.metrics_url}/metrics")).text
+        # Labelled by route inside the prefix; everything else outside it is "other".
+        for sample in ('route="events",status="200"} 2.0', 'route="events",status="401"} 1.0',
+                       'route="channel",status="200"} 1.0', 'route="other",status="404"} 2.0',
+                       'route="ready",status="200"} 2.0'):
+            assert f"broadcaster_http_requests_total{{{sample}" in metrics
     finally:
         server.stop()
 
