@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from broadcaster.protocol.apps import App, AppRegistry
+from broadcaster.server.metrics import MetricsServer
 from broadcaster.server.node import BroadcastServer
 from tests.support.processes import Broadcaster, free_port
 from tests.support.pusher_client import PusherTestClient
@@ -112,8 +113,14 @@ async def test_shutdown_flushes_webhooks_within_the_grace_period() -> None:
     webhooks = _Webhooks()
     node: Any = server.node
     node.webhooks = webhooks
+    metrics = MetricsServer(server)
+    await metrics.start("127.0.0.1", 0)
     async with PusherTestClient(f"ws://127.0.0.1:{server.port}/app/k?protocol=7") as client:
         await client.subscribe("hooked")
+        async with httpx.AsyncClient(timeout=5) as http:
+            scraped = (await http.get(f"http://127.0.0.1:{metrics.port}/metrics")).text
+        assert "broadcaster_webhooks_pending 3.0" in scraped
+        assert "broadcaster_webhooks_delivered_total 0.0" in scraped
         shutdown = asyncio.create_task(server.shutdown(grace=4.0))
         error = await client.expect("pusher:error")
         assert json.loads(error["data"])["code"] == 4200
@@ -121,3 +128,4 @@ async def test_shutdown_flushes_webhooks_within_the_grace_period() -> None:
     assert len(webhooks.closed_with) == 1
     assert 2.0 <= webhooks.closed_with[0] <= 4.0  # what is left of the grace period
     assert webhooks.stats["pending"] == 0
+    await metrics.close()
