@@ -22,6 +22,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
+from broadcaster.hub.base import DeliveryCounter
+
 if TYPE_CHECKING:
     from broadcaster.server.node import BroadcastServer
 
@@ -103,7 +105,8 @@ class NodeCollector:
         yield from (connections, subscriptions, channels)
 
         counters = node.counters
-        delivered = node.hub.delivered
+        # Any hub built on `Hub.__init__` has it; a hub that is not still gets scraped.
+        delivered = getattr(node.hub, "delivered", None) or DeliveryCounter()
         yield CounterMetricFamily("broadcaster_websocket_messages_received",
                                   "WebSocket text messages received from clients",
                                   value=counters.messages_in)
