@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api_client import ApiClient
-from tests.support.processes import REPO_ROOT, Broadcaster, free_port
+from tests.support.processes import REPO_ROOT, Broadcaster, free_port, wait_for_http
 from tests.support.pusher_client import PusherTestClient
 
 
@@ -109,3 +111,26 @@ def test_start_line_reports_the_open_files_limit(broadcaster: Broadcaster) -> No
     line = next(line for line in broadcaster.log().splitlines() if 'msg="listening"' in line)
     assert "open_files=" in line and "max_connections=" in line
     assert f"metrics=\"127.0.0.1:{broadcaster.metrics_port}\"" in line
+
+
+def _low_soft_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+
+def test_soft_open_files_limit_is_raised_to_the_hard_one() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard != resource.RLIM_INFINITY and hard > 256, "the test needs a finite hard limit"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "broadcaster", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--no-metrics"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_low_soft_limit,  # noqa: PLW1509 - only lowers a resource limit
+        env={"PATH": "/usr/bin:/bin", "REVERB_APP_ID": "1", "REVERB_APP_KEY": "k",
+             "REVERB_APP_SECRET": "s"})
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/up", proc=proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    assert f"open_files={hard} max_connections={hard - 64}" in stderr
