@@ -71,7 +71,9 @@ def _command(name: str, port: int) -> tuple[list[str], dict[str, str], Path, str
         argv = [str(REPO_ROOT / ".venv/bin/python"), "-m", "broadcaster", "serve",
                 "--host", "127.0.0.1", "--port", str(port)]
         env = {"REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
-               "REVERB_APP_SECRET": APP_SECRET}
+               "REVERB_APP_SECRET": APP_SECRET,
+               "BROADCASTER_METRICS_PORT": os.environ.get("BROADCASTER_METRICS_PORT")
+               or str(free_port())}
         return argv, env, REPO_ROOT, "/up"
     if name == "soketi":
         argv = ["node", "node_modules/@soketi/soketi/bin/server.js", "start"]

@@ -7,16 +7,24 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from broadcaster.config import Config, ConfigError, load_config
 from broadcaster.logs import configure_logging
 from broadcaster.protocol.apps import AppRegistry
+from broadcaster.server.metrics import MetricsServer
 from broadcaster.server.node import BroadcastServer
 
 log = logging.getLogger("broadcaster")
+
+# File descriptors kept back from the connection estimate: listening sockets, logs, the metrics
+# port, scrapes and outgoing webhook requests.
+RESERVED_FILES = 64
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,12 +37,56 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", default=os.environ.get("BROADCASTER_CONFIG"),
                        help="TOML file with [server] and [[apps]] (env BROADCASTER_CONFIG)")
     serve.add_argument("--debug", action="store_true", help="log every frame")
+    serve.add_argument("--path", help="path prefix for every route, e.g. /ws "
+                       "(env REVERB_SERVER_PATH)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="certificate chain: serve wss and "
+                       "https on the port (env BROADCASTER_TLS_CERT)")
+    serve.add_argument("--tls-key", metavar="PEM", help="private key (env BROADCASTER_TLS_KEY)")
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics, /up and /ready "
+                       "(default 9601, env BROADCASTER_METRICS_PORT)")
+    serve.add_argument("--metrics-host", help="interface for the metrics port (default: --host, "
+                       "env BROADCASTER_METRICS_HOST)")
+    serve.add_argument("--no-metrics", dest="metrics", action="store_const", const=False,
+                       help="do not open the metrics port (env BROADCASTER_METRICS=false)")
+    serve.add_argument("--shutdown-grace", type=float, metavar="SECONDS",
+                       help="on SIGTERM, time to close clients and flush webhooks "
+                       "(default 5, env BROADCASTER_SHUTDOWN_GRACE)")
     return parser
 
 
-def _announce(config: Config, port: int) -> None:
-    log.info("listening", extra={"host": config.host, "port": port,
-                                 "apps": [app.id for app in config.apps]})
+def raise_open_files_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (each connection is a file); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard not in (resource.RLIM_INFINITY, soft):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server TLS context from the configured PEM files; ConfigError if they do not load."""
+    if not config.tls_cert or not config.tls_key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"tls_cert/tls_key: cannot load {config.tls_cert} with "
+                          f"{config.tls_key}: {exc}") from None
+    return context
+
+
+def _announce(config: Config, port: int, open_files: int, metrics_port: int | None) -> None:
+    extra: dict[str, Any] = {
+        "host": config.host, "port": port, "apps": [app.id for app in config.apps],
+        "scheme": "https/wss" if config.tls_cert else "http/ws",
+        "open_files": open_files, "max_connections": max(0, open_files - RESERVED_FILES),
+    }
+    if config.path:
+        extra["path"] = config.path
+    if metrics_port is not None:
+        extra["metrics"] = f"{config.metrics_host}:{metrics_port}"
+    log.info("listening", extra=extra)
     if config.development_app:
         app = config.apps[0]
         banner = (
@@ -48,30 +100,47 @@ def _announce(config: Config, port: int) -> None:
 
 
 async def _serve(config: Config) -> None:
+    open_files = raise_open_files_limit()
     server = BroadcastServer(AppRegistry(list(config.apps)), limits=config.limits,
-                             debug=config.debug)
+                             debug=config.debug, ssl_context=tls_context(config),
+                             path_prefix=config.path)
     try:
         await server.start(config.host, config.port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    _announce(config, server.port)
+    metrics: MetricsServer | None = None
+    if config.metrics:
+        metrics = MetricsServer(server)
+        try:
+            await metrics.start(config.metrics_host, config.metrics_port)
+        except OSError as exc:
+            await server.shutdown(0)
+            raise ConfigError(f"cannot listen on {config.metrics_host}:{config.metrics_port} for "
+                              f"metrics: {exc.strerror} (set --metrics-port, or --no-metrics)"
+                              ) from None
+    _announce(config, server.port, open_files, metrics.port if metrics else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down")
-    await server.shutdown()
+    log.info("shutting down", extra={"grace": config.shutdown_grace})
+    await server.shutdown(config.shutdown_grace)
+    if metrics is not None:
+        await metrics.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `broadcaster` command; returns the exit status."""
     args = _parser().parse_args(argv)
     configure_logging(args.debug)
+    options = {name: getattr(args, name) for name in
+               ("path", "tls_cert", "tls_key", "metrics", "metrics_port", "metrics_host",
+                "shutdown_grace")}
     try:
         config = load_config(os.environ, args.config, host=args.host, port=args.port,
-                             debug=args.debug)
+                             debug=args.debug, options=options)
         asyncio.run(_serve(config))
     except ConfigError as exc:
         print(f"broadcaster: configuration error: {exc}", file=sys.stderr)

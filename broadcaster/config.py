@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.paths import normalize_prefix
 from broadcaster.protocol.webhook_config import Webhook, parse_webhooks
 from broadcaster.server.state import ServerLimits
 
@@ -29,6 +30,14 @@ class Config:
     limits: ServerLimits
     debug: bool = False
     development_app: bool = False
+    # Operations: see docs/operations.md.
+    path: str = ""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    metrics: bool = True
+    metrics_host: str = ""
+    metrics_port: int = 9601
+    shutdown_grace: float = 5.0
 
 
 def _int(name: str, value: Any, minimum: int = 0) -> int:
@@ -47,6 +56,27 @@ def _optional_int(name: str, value: Any) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
         return None
     return _int(name, value, minimum=1)
+
+
+def _float(name: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not number >= minimum or number == float("inf"):
+        raise ConfigError(f"{name} must be a finite number of at least {minimum}, got {value!r}")
+    return number
+
+
+def _optional_float(name: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):
+        return None
+    number = _float(name, value)
+    if number <= 0:
+        raise ConfigError(f"{name} must be above 0 (leave it unset to turn the limit off)")
+    return number
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -107,6 +137,11 @@ _APP_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
     "subscription_count": _bool,
     "user_authentication_timeout": _optional_int,
     "webhooks": _webhooks,
+    "api_rate_limit": _optional_float,
+    "rate_limiting_enabled": _bool,
+    "rate_limit_max_attempts": lambda n, v: _int(n, v, 1),
+    "rate_limit_decay_seconds": lambda n, v: _int(n, v, 1),
+    "rate_limit_terminate": _bool,
 }
 assert set(_APP_OPTIONS) == {f.name for f in fields(App)}
 
@@ -159,8 +194,11 @@ def development_app() -> App:
 
 def load_config(env: Mapping[str, str], config_file: str | None = None, *,
                 host: str | None = None, port: int | None = None,
-                debug: bool = False) -> Config:
-    """Build the configuration. Precedence: command line, then environment, then the TOML file."""
+                debug: bool = False, options: Mapping[str, Any] | None = None) -> Config:
+    """Build the configuration. Precedence: command line, then environment, then the TOML file.
+
+    `options` holds server options given on the command line, named as in `[server]`.
+    """
     document = _read_toml(Path(config_file)) if config_file else {}
     server = document.get("server", {})
     if not isinstance(server, dict):
@@ -201,4 +239,53 @@ def load_config(env: Mapping[str, str], config_file: str | None = None, *,
     )
     return Config(host=str(chosen_host), port=chosen_port, apps=tuple(apps), limits=limits,
                   debug=debug or _bool("BROADCASTER_DEBUG", env.get("BROADCASTER_DEBUG", "0")),
-                  development_app=dev)
+                  development_app=dev,
+                  **_operations(env, server, options or {}, str(chosen_host)))
+
+
+# [server] option -> environment variable, for the options of docs/operations.md.
+_OPERATIONS_ENV = {
+    "path": "REVERB_SERVER_PATH",
+    "tls_cert": "BROADCASTER_TLS_CERT",
+    "tls_key": "BROADCASTER_TLS_KEY",
+    "metrics": "BROADCASTER_METRICS",
+    "metrics_host": "BROADCASTER_METRICS_HOST",
+    "metrics_port": "BROADCASTER_METRICS_PORT",
+    "shutdown_grace": "BROADCASTER_SHUTDOWN_GRACE",
+}
+
+
+def _operations(env: Mapping[str, str], server: Mapping[str, Any], cli: Mapping[str, Any],
+                host: str) -> dict[str, Any]:
+    """Path prefix, TLS, metrics and shutdown options, validated."""
+    def pick(name: str) -> Any:
+        if cli.get(name) is not None:
+            return cli[name]
+        value = env.get(_OPERATIONS_ENV[name])
+        return value if value not in (None, "") else server.get(name)
+
+    try:
+        path = normalize_prefix(str(pick("path") or ""))
+    except ValueError as exc:
+        raise ConfigError(f"path ({_OPERATIONS_ENV['path']}): {exc}") from None
+    cert, key = pick("tls_cert"), pick("tls_key")
+    if bool(cert) != bool(key):
+        raise ConfigError("tls_cert and tls_key go together: set both (PEM files) or neither")
+    for name, file in (("tls_cert", cert), ("tls_key", key)):
+        if file and not Path(str(file)).is_file():
+            raise ConfigError(f"{name}: {file} is not a readable file")
+    metrics = pick("metrics")
+    metrics_port = _int("metrics_port", 9601 if pick("metrics_port") is None
+                        else pick("metrics_port"))
+    if not 0 <= metrics_port <= 65535:
+        raise ConfigError(f"metrics_port must be between 0 and 65535, got {metrics_port}")
+    grace = pick("shutdown_grace")
+    return {
+        "path": path,
+        "tls_cert": str(cert) if cert else None,
+        "tls_key": str(key) if key else None,
+        "metrics": True if metrics is None else _bool("metrics", metrics),
+        "metrics_host": str(pick("metrics_host") or host),
+        "metrics_port": metrics_port,
+        "shutdown_grace": 5.0 if grace is None else _float("shutdown_grace", grace),
+    }

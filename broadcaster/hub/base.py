@@ -67,6 +67,20 @@ def _ignore(app: App, event: LifecycleEvent) -> None:
     """The default observer: nobody listens."""
 
 
+class DeliveryCounter:
+    """Frames and bytes handed to local subscribers: one `add` per publish, not per recipient."""
+
+    __slots__ = ("bytes", "frames")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+
+    def add(self, frames: int, size: int) -> None:
+        self.frames += frames
+        self.bytes += frames * size
+
+
 class Hub(ABC):
     """Channel membership and publishing for every app served by this node.
 
@@ -75,6 +89,7 @@ class Hub(ABC):
 
     def __init__(self) -> None:
         self.observer: LifecycleObserver = _ignore
+        self.delivered = DeliveryCounter()
 
     @abstractmethod
     async def connect(self, app: App, subscriber: Subscriber) -> int:

@@ -135,6 +135,8 @@ class MemoryHub(Hub):
 
     def _deliver(self, state: _Channel, text: str, except_socket_id: str | None) -> None:
         frame = self._encode(text)
+        self.delivered.add(len(state.subscribers) - (except_socket_id in state.subscribers),
+                           len(frame))
         if except_socket_id is None:
             for subscriber in state.subscribers.values():
                 subscriber.send_frame(frame)

@@ -33,6 +33,13 @@ class App:
     subscription_count: bool = False
     user_authentication_timeout: int | None = None
     webhooks: tuple[Webhook, ...] = ()
+    # HTTP API requests per second for this app (bursts up to one second's worth); None = off.
+    api_rate_limit: float | None = None
+    # Reverb's per-connection message limit: max_attempts messages per decay_seconds, else 4301.
+    rate_limiting_enabled: bool = False
+    rate_limit_max_attempts: int = 60
+    rate_limit_decay_seconds: int = 60
+    rate_limit_terminate: bool = False
 
 
 def origin_allowed(app: App, origin: str | None) -> bool:

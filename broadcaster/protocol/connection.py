@@ -26,6 +26,7 @@ from broadcaster.protocol.errors import (
     Unauthorized,
 )
 from broadcaster.protocol.presence import Member, parse_channel_data
+from broadcaster.protocol.rate_limit import FixedWindow
 from broadcaster.protocol.signatures import channel_auth_string, verify_channel_auth
 from broadcaster.protocol.users import SignedInUser, parse_signin, signin_overdue
 
@@ -88,8 +89,8 @@ Action = Reply | Join | Leave | Relay | Close | SignIn
 class PusherConnection:
     """The Pusher protocol state of one WebSocket: its channels, presence identities and limits."""
 
-    __slots__ = ("_events_in_window", "_window_start", "app", "channels", "connected_at",
-                 "socket_id", "user")
+    __slots__ = ("_events_in_window", "_limiter", "_window_start", "app", "channels",
+                 "connected_at", "socket_id", "user")
 
     def __init__(self, app: App, socket_id: str, connected_at: float = 0.0) -> None:
         self.app = app
@@ -101,6 +102,9 @@ class PusherConnection:
         self.channels: dict[str, Member | None] = {}
         self._window_start = 0.0
         self._events_in_window = 0
+        # Reverb's per-connection limit on every client message (rate_limiting_* options).
+        self._limiter = (FixedWindow(app.rate_limit_max_attempts, app.rate_limit_decay_seconds)
+                         if app.rate_limiting_enabled else None)
 
     def established(self) -> str:
         """The first frame the client gets: `pusher:connection_established`."""
@@ -108,6 +112,9 @@ class PusherConnection:
 
     def receive(self, text: str, now: float) -> list[Action]:
         """Handle one text frame; never raises for client mistakes (they become replies)."""
+        if self._limiter is not None and not self._limiter.hit(now):
+            error = PusherError("Rate limit exceeded", code=4301)
+            return [Close(error)] if self.app.rate_limit_terminate else [Reply(error.to_frame())]
         try:
             message = frames.parse_client_message(text, self.app.max_message_size)
             return self._handle(message, now)

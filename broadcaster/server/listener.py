@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from urllib.parse import unquote
 
 import h11
@@ -17,6 +18,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from broadcaster.protocol.handshake import HandshakeRefused, accept_upgrade
+from broadcaster.protocol.paths import strip_prefix
 from broadcaster.protocol.socket_ids import new_socket_id
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.rest import Response, handle_http
@@ -28,8 +30,25 @@ log = logging.getLogger("broadcaster.http")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
+# Metric labels for HTTP routes: a fixed set, never the raw path (unbounded label values).
+_ROUTE_LABEL = re.compile(
+    r"^/apps/[^/]+/(events|batch_events|channels|connections)(/[^/]+)?(/users)?$"
+)
 _quiet = logging.getLogger("broadcaster.frames")
 _quiet.setLevel(logging.WARNING)
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a request path (prefix already stripped)."""
+    if path in ("/up", "/ready"):
+        return path[1:]
+    match = _ROUTE_LABEL.match(path)
+    if match is None:
+        return "other"
+    resource, channel, users = match.groups()
+    if resource == "channels" and channel:
+        return "channel_users" if users else "channel"
+    return str(resource)
 
 
 class HttpListener(asyncio.Protocol):
@@ -44,6 +63,7 @@ class HttpListener(asyncio.Protocol):
         self.body_size = 0
         self.busy = False
         self.fresh = True
+        self.route = "other"
         self.last_active = node.loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -56,7 +76,8 @@ class HttpListener(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.node.loop.time()
-        if data[:1] == _TLS_HANDSHAKE and self.h11.their_state is h11.IDLE and self.fresh:
+        if (data[:1] == _TLS_HANDSHAKE and self.h11.their_state is h11.IDLE and self.fresh
+                and not self.node.tls):
             # A TLS ClientHello on the plain port (pusher-js tries `wss` after `ws` fails): close
             # at once so the client moves on instead of waiting for its own timeout.
             assert self.transport is not None
@@ -111,9 +132,16 @@ class HttpListener(asyncio.Protocol):
                 return int(value)
         return 0
 
-    @staticmethod
-    def _is_upgrade(request: h11.Request) -> bool:
-        if request.method != b"GET" or not request.target.startswith(b"/app/"):
+    def _app_path(self, request: h11.Request) -> str | None:
+        """The request path inside the configured prefix (None when outside it)."""
+        path = request.target.decode("latin-1").partition("?")[0]
+        return strip_prefix(self.node.path_prefix, path)
+
+    def _is_upgrade(self, request: h11.Request) -> bool:
+        if request.method != b"GET":
+            return False
+        path = self._app_path(request)
+        if path is None or not path.startswith("/app/"):
             return False
         return any(n == b"upgrade" and v.lower() == b"websocket" for n, v in request.headers)
 
@@ -122,6 +150,10 @@ class HttpListener(asyncio.Protocol):
     def _dispatch(self, request: h11.Request, body: bytes) -> None:
         method = request.method.decode("ascii", "replace")
         target = request.target.decode("latin-1")
+        raw = target.partition("?")[0]
+        path = strip_prefix(self.node.path_prefix, raw)
+        # Outside the prefix only the probes are served (see rest.handle_http).
+        self.route = route_label(raw if path is None and raw in ("/up", "/ready") else path or "")
         try:
             done, result = run_eagerly(handle_http(self.node, method, target, body))
         except Exception:
@@ -146,11 +178,15 @@ class HttpListener(asyncio.Protocol):
         self._drain()
 
     def _respond(self, response: Response) -> None:
-        status, body = response
+        status, body = response[0], response[1]
+        counts = self.node.counters.http
+        counts[self.route, status] = counts.get((self.route, status), 0) + 1
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        if len(response) > 2:
+            headers.extend(response[2])
         try:
             data = self.h11.send(h11.Response(status_code=status, headers=headers))
             data += self.h11.send(h11.Data(data=body)) or b""
@@ -183,6 +219,8 @@ class HttpListener(asyncio.Protocol):
     def _fail(self, status: int, message: str) -> None:
         """Answer a request we cannot parse or accept, then close the connection."""
         assert self.transport is not None
+        counts = self.node.counters.http
+        counts["invalid", status] = counts.get(("invalid", status), 0) + 1
         body = json.dumps({"error": message[:200]}).encode()
         if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
@@ -201,8 +239,8 @@ class HttpListener(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         target = request.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        key = unquote(path[len("/app/"):])
+        _, _, query = target.partition("?")
+        key = unquote((self._app_path(request) or "/app/")[len("/app/"):])
         app = self.node.apps.by_key(key)
         response = accept_upgrade(request.headers)
         if isinstance(response, HandshakeRefused):

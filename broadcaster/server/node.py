@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 
 from broadcaster.hub.base import Hub
@@ -18,13 +19,22 @@ from broadcaster.server.websocket import encode_text_frame
 
 log = logging.getLogger("broadcaster")
 
+CLIENT_CLOSE_WAIT = 2.0  # seconds given to clients to answer the 4200 close frame
+
 
 class BroadcastServer:
-    """One broadcaster node serving WebSockets and the HTTP API on one host:port."""
+    """One broadcaster node serving WebSockets and the HTTP API on one host:port.
+
+    With `ssl_context` the port speaks only TLS (wss and https); `path_prefix` (normalized, e.g.
+    `/ws`) puts every route under it.
+    """
 
     def __init__(self, apps: AppRegistry, *, limits: ServerLimits | None = None,
-                 hub: Hub | None = None, debug: bool = False) -> None:
+                 hub: Hub | None = None, debug: bool = False,
+                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "") -> None:
         self.apps = apps
+        self.ssl_context = ssl_context
+        self.path_prefix = path_prefix
         self.limits = limits or ServerLimits()
         self._hub = hub
         self.debug = debug
@@ -41,10 +51,12 @@ class BroadcastServer:
             self.webhooks = WebhookDispatcher(self.apps)
             self.webhooks.start()
             hub.observer = self.webhooks.record
-        self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug)
+        self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug,
+                              tls=self.ssl_context is not None, path_prefix=self.path_prefix)
         node = self.node
         self._server = await loop.create_server(lambda: HttpListener(node), host, port,
-                                                reuse_address=True, backlog=4096)
+                                                reuse_address=True, backlog=4096,
+                                                ssl=self.ssl_context)
         self._sweeper = loop.create_task(self._sweep_forever())
 
     @property
@@ -102,19 +114,23 @@ class BroadcastServer:
                 assert listener.transport is not None
                 listener.transport.close()
 
-    async def shutdown(self, grace: float = 3.0) -> None:
-        """Stop accepting, ask every client to reconnect elsewhere (4200), then close."""
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """Stop accepting (readiness turns 503), ask every client to reconnect elsewhere (4200),
+        then let pending webhooks go out; everything within `grace` seconds."""
         node = self.node
         if self._server is None or node is None:
             return
+        started = time.monotonic()
         node.accepting = False
         self._server.close()
         if self._sweeper:
             self._sweeper.cancel()
         for connection in list(node.websockets.values()):
             connection.close_with(ServerClosing("Server is shutting down; reconnect"))
-        deadline = time.monotonic() + grace
-        while node.websockets and time.monotonic() < deadline:
+        # Clients answer the close frame within milliseconds; the cap leaves the rest of the
+        # grace period to the webhooks their departure (channel_vacated...) just queued.
+        clients_deadline = started + min(grace, CLIENT_CLOSE_WAIT)
+        while node.websockets and time.monotonic() < clients_deadline:
             await asyncio.sleep(0.05)
         for connection in list(node.websockets.values()):
             connection.transport.abort()
@@ -122,5 +138,16 @@ class BroadcastServer:
             if listener.transport is not None:
                 listener.transport.close()
         await asyncio.sleep(0)
-        if self.webhooks is not None:  # after the last leave, so held vacated events go out
-            await self.webhooks.close(grace)
+        await self._close_webhooks(max(0.0, started + grace - time.monotonic()))
+
+    async def _close_webhooks(self, grace: float) -> None:
+        """Flush the webhook dispatcher within `grace` seconds, when some app has webhooks."""
+        if self.webhooks is None:
+            return
+        try:
+            await asyncio.wait_for(self.webhooks.close(grace), grace + 1.0)
+        except TimeoutError:
+            log.warning("webhooks not flushed within the shutdown grace period",
+                        extra={"grace": grace})
+        except Exception:
+            log.exception("closing webhooks failed")

@@ -1,4 +1,5 @@
-"""HTTP routes: `/up` and the Pusher REST API, mapped onto `protocol.http_api` and the hub."""
+"""HTTP routes: `/up`, `/ready` and the Pusher REST API, mapped onto `protocol.http_api` and the
+hub, inside the optional path prefix."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from broadcaster.protocol.http_api import (
     parse_info_query,
     user_id_problem,
 )
+from broadcaster.protocol.paths import strip_prefix
+from broadcaster.protocol.rate_limit import TokenBucket, retry_after_header
 from broadcaster.server.state import NodeState
 
 _APP_ROUTE = re.compile(
@@ -32,7 +35,9 @@ _APP_ROUTE = re.compile(
 # the app prefix; the app is then the one whose key signed the request.
 _USER_ROUTE = re.compile(r"^(?:/apps/([^/]+))?/users/([^/]+)/terminate_connections$")
 
-Response = tuple[int, bytes]
+Headers = list[tuple[bytes, bytes]]
+Response = tuple[int, bytes] | tuple[int, bytes, Headers]
+"""Status and JSON body, optionally with extra headers (e.g. `Retry-After`)."""
 
 
 def _json(status: int, body: Any) -> Response:
@@ -41,12 +46,19 @@ def _json(status: int, body: Any) -> Response:
 
 async def handle_http(node: NodeState, method: str, target: str, body: bytes) -> Response:
     """Answer one HTTP request. Never raises for client mistakes: they become 4xx bodies."""
-    path, _, query = target.partition("?")
+    full_path, _, query = target.partition("?")
     try:
+        path = strip_prefix(node.path_prefix, full_path)
+        if path is None:  # outside the prefix: only the probes, for load balancers
+            path = full_path if full_path in ("/up", "/ready") else "/-"
         if path == "/up":
             if method not in ("GET", "HEAD"):
                 raise HttpError(405, "Method not allowed")
             return _json(200, {"health": "OK"})
+        if path == "/ready":
+            if method not in ("GET", "HEAD"):
+                raise HttpError(405, "Method not allowed")
+            return readiness(node)
         match = _APP_ROUTE.match(path)
         user_match = _USER_ROUTE.match(path) if match is None else None
         if match is not None:
@@ -61,13 +73,52 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             params.get("auth_key", ""))
         if app is None:
             raise HttpError(404, f"Unknown app {unquote(app_id or '')[:64]!r}")
-        authenticate(app, method, path, params, body, time.time())
+        _authenticate(app, method, path, full_path, params, body)
         if not app.enabled:
             raise HttpError(403, "Application is disabled")
+        if app.api_rate_limit is not None:
+            limited = _over_rate_limit(node, app)
+            if limited is not None:
+                return limited
         return await _route(node, app, method, resource, unquote(channel) if channel else None,
                             bool(users), params, body)
     except HttpError as exc:
         return exc.status, exc.body()
+
+
+def readiness(node: NodeState) -> Response:
+    """200 while serving; 503 once shutdown began, so load balancers stop sending clients."""
+    if node.accepting:
+        return _json(200, {"ready": True})
+    return _json(503, {"ready": False, "reason": "shutting down"})
+
+
+def _authenticate(app: App, method: str, path: str, full_path: str, params: dict[str, str],
+                  body: bytes) -> None:
+    """Behind a prefix, accept a signature over the path without it (what pusher-http-php and
+    Laravel send: their prefix lives in the HTTP client's base URL) or with it (a client that
+    signs the URL it calls)."""
+    now = time.time()
+    try:
+        authenticate(app, method, path, params, body, now)
+    except HttpError:
+        if full_path == path:
+            raise
+        authenticate(app, method, full_path, params, body, now)
+
+
+def _over_rate_limit(node: NodeState, app: App) -> Response | None:
+    """Take one request from the app's bucket; a 429 with `Retry-After` when it is empty."""
+    assert app.api_rate_limit is not None
+    bucket = node.api_limiters.get(app.id)
+    if bucket is None:
+        bucket = node.api_limiters[app.id] = TokenBucket(app.api_rate_limit)
+    wait = bucket.take(time.monotonic())
+    if not wait:
+        return None
+    status, body = _json(429, {"error": f"Rate limit exceeded ({app.api_rate_limit:g} "
+                                        "requests per second)"})[:2]
+    return status, body, [(b"retry-after", retry_after_header(wait).encode())]
 
 
 async def _route(node: NodeState, app: App, method: str, resource: str, channel: str | None,

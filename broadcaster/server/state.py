@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from broadcaster.hub.base import Hub
 from broadcaster.protocol.apps import AppRegistry
+from broadcaster.protocol.rate_limit import TokenBucket
 from broadcaster.server.eager import run_eagerly
 
 if TYPE_CHECKING:
@@ -50,6 +51,23 @@ class Corker:
             connection.flush()
 
 
+class NodeCounters:
+    """Plain integers bumped on the I/O paths and read by the metrics collector at scrape time.
+
+    Each is one addition per message in, per reply or per HTTP request; fan-out deliveries are
+    counted by the hub once per publish (`Hub.delivered`), never once per recipient.
+    """
+
+    __slots__ = ("bytes_in", "bytes_out", "http", "messages_in", "messages_out")
+
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.bytes_in = 0
+        self.messages_out = 0  # direct replies; fan-out is in Hub.delivered
+        self.bytes_out = 0
+        self.http: dict[tuple[str, int], int] = {}  # (route, status) -> requests
+
+
 @dataclass(eq=False)
 class NodeState:
     """Shared by every connection of one server."""
@@ -64,6 +82,10 @@ class NodeState:
     websockets: dict[str, WebSocketConnection] = field(default_factory=dict)
     http: set[HttpListener] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    tls: bool = False
+    path_prefix: str = ""
+    counters: NodeCounters = field(default_factory=NodeCounters)
+    api_limiters: dict[str, TokenBucket] = field(default_factory=dict)  # app id -> bucket
 
     def __post_init__(self) -> None:
         self.corker = Corker(self.loop)

@@ -103,6 +103,7 @@ class WebSocketConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last_seen = self.node.loop.time()
         self.pinged = False
+        self.node.counters.bytes_in += len(data)
         self.ws.receive_data(data)
         self._handle_frames()
 
@@ -133,6 +134,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._pump_protocol_output()
 
     def _on_message(self, data: bytes) -> None:
+        self.node.counters.messages_in += 1
         if self._busy:
             if self._backlog is None:
                 self._backlog = []
@@ -211,7 +213,11 @@ class WebSocketConnection(asyncio.Protocol):
     def send_text(self, text: str) -> None:
         if self.node.debug:
             log.debug("frame out", extra={"socket_id": self.socket_id, "frame": text[:2000]})
-        self.send_frame(encode_text_frame(text))
+        frame = encode_text_frame(text)
+        counters = self.node.counters
+        counters.messages_out += 1
+        counters.bytes_out += len(frame)
+        self.send_frame(frame)
 
     def send_frame(self, frame: bytes) -> None:
         """Queue an encoded frame; it is written at the end of this loop iteration."""

@@ -20,6 +20,7 @@ from tests.support.pusher_client import PusherTestClient
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REVERB_")}
+    clean["BROADCASTER_METRICS_PORT"] = "0"  # any free port: never collide with another server
     return subprocess.run([sys.executable, "-m", "broadcaster", *args],
                           check=False, cwd=REPO_ROOT,
                           env={**clean, **(env or {})}, capture_output=True, text=True,
@@ -51,6 +52,7 @@ def test_port_in_use_is_reported() -> None:
 def test_development_app_is_announced_loudly() -> None:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REVERB_")}
+    clean["BROADCASTER_METRICS_PORT"] = "0"
     proc = subprocess.Popen([sys.executable, "-m", "broadcaster", "serve", "--host", "127.0.0.1",
                              "--port", str(port)], cwd=REPO_ROOT, env=clean,
                             stderr=subprocess.PIPE, text=True)

@@ -123,6 +123,12 @@ class Broadcaster(ServerProcess):
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     process: ManagedProcess | None = field(default=None, init=False)
+    # Each server gets its own metrics port, so servers started side by side never collide.
+    metrics_port: int = field(default_factory=free_port)
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}"
 
     @property
     def base_url(self) -> str:
@@ -137,6 +143,7 @@ class Broadcaster(ServerProcess):
             "REVERB_APP_ID": self.app_id,
             "REVERB_APP_KEY": self.key,
             "REVERB_APP_SECRET": self.secret,
+            "BROADCASTER_METRICS_PORT": str(self.metrics_port),
             **self.extra_env,
         }
 
