@@ -181,3 +181,42 @@ def test_bad_webhook_config_is_refused() -> None:
                           check=False)
     assert done.returncode == 2
     assert "REVERB_APP_WEBHOOKS" in done.stderr and "http:// or https://" in done.stderr
+
+
+async def test_client_cache_miss_and_subscription_count_events(tmp_path: Path,
+                                                               receiver: WebhookReceiver) -> None:
+    """The events that come from the protocol layer, through the real process end to end."""
+    env = {**hooks_env({"url": receiver.url,
+                        "event_types": ["client_event", "cache_miss", "subscription_count"]}),
+           "REVERB_APP_SUBSCRIPTION_COUNT": "true"}
+    with running_broadcaster(tmp_path, extra_env=env) as broadcaster:
+        key, secret = broadcaster.key, broadcaster.secret
+        async with PusherTestClient(broadcaster.ws_url) as alice, \
+                PusherTestClient(broadcaster.ws_url) as bob:
+            await alice.subscribe("cache-scores")
+            await alice.expect("pusher:cache_miss")
+            await alice.expect("pusher_internal:subscription_count")
+            for client, user in ((alice, "1"), (bob, "2")):
+                await client.subscribe("presence-chat", key=key, secret=secret,
+                                       channel_data=presence_data(user))
+            await alice.send({"event": "client-typing", "channel": "presence-chat",
+                              "data": {"typing": True}})
+            await bob.expect("client-typing")
+            await bob.subscribe("counted")
+            events = await receiver.until(
+                lambda e: count(e, "client_event") == 1 and count(e, "cache_miss") == 1
+                and count(e, "subscription_count", "counted") == 1, "protocol events")
+    client_event = next(e for e in events if e["name"] == "client_event")
+    assert client_event["channel"] == "presence-chat"
+    assert client_event["event"] == "client-typing"
+    assert json.loads(client_event["data"]) == {"typing": True}
+    assert client_event["user_id"] == "1"
+    assert client_event["socket_id"] == alice.socket_id
+    assert {"name": "cache_miss", "channel": "cache-scores"} in events
+    counted = next(e for e in events
+                   if e["name"] == "subscription_count" and e["channel"] == "counted")
+    assert counted["subscription_count"] == 1
+    # presence channels have members, not subscription counts
+    assert count(events, "subscription_count", "presence-chat") == 0
+    assert {"name": "subscription_count", "channel": "cache-scores",
+            "subscription_count": 1} in events
