@@ -1,0 +1,42 @@
+"""The bus through Sentinel: it finds the master and follows a failover."""
+
+from __future__ import annotations
+
+import asyncio
+
+from broadcaster.hub.topics import Topics
+from broadcaster.scaling import ScalingConfig
+from tests.integration.redis.conftest import Inbox, running_bus
+from tests.support.redis_servers import SentinelGroup
+
+
+async def test_follows_the_new_master_after_a_failover(sentinels: SentinelGroup) -> None:
+    config = ScalingConfig(mode="sentinel", sentinels=tuple(sentinels.addresses), timeout=1.0)
+    topic = Topics(config.prefix).names[0]
+    inbox = Inbox()
+    reconnected = asyncio.Event()
+
+    async def on_reconnected() -> None:
+        reconnected.set()
+
+    async with running_bus(config, [topic]) as sender, \
+            running_bus(config, [topic], inbox, on_reconnected=on_reconnected) as receiver:
+        for i in range(100):
+            sender.publish(topic, f"before{i}".encode())
+        await inbox.wait_for(lambda: len(inbox.messages) == 100)
+        assert inbox.payloads() == [f"before{i}".encode() for i in range(100)]
+
+        new_master = await asyncio.to_thread(sentinels.fail_over)
+        sent = 0
+
+        def resumed() -> bool:
+            nonlocal sent
+            if sender.connected:
+                sender.publish(topic, f"after{sent}".encode())
+                sent += 1
+            return any(p.startswith(b"after") for p in inbox.payloads())
+
+        await inbox.wait_for(resumed, 10.0)
+        assert receiver._known == (("127.0.0.1", new_master.port),)
+        assert reconnected.is_set()
+        assert receiver.stats.reconnects >= 1
