@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.client import Pipeline, PubSub
 from redis.exceptions import RedisError
 
 from broadcaster.hub import redis_clients
@@ -43,6 +43,7 @@ log = logging.getLogger("broadcaster.redis")
 MessageHandler = Callable[[str, bytes], None]
 ReconnectHandler = Callable[[], Awaitable[None]]
 _FAILURES = (RedisError, OSError, TimeoutError)
+_DROP_LOG_INTERVAL = 5.0
 
 
 @dataclass(slots=True)
@@ -102,6 +103,7 @@ class RedisBus:
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._dropped_in_outage = 0
+        self._dropped_unlogged, self._dropped_logged_at = 0, -_DROP_LOG_INTERVAL
         self._known: tuple[Address, ...] = ()
         self._extra = {"node_id": self.node_id, "mode": config.mode, "prefix": config.prefix}
 
@@ -159,13 +161,14 @@ class RedisBus:
         while not self._closing:
             try:
                 links = await asyncio.wait_for(self._connect(), self.config.timeout * 2)
-            except _FAILURES as exc:
+            except Exception as exc:  # whatever went wrong, keep trying: the node must survive
                 delay = min(self._backoff[1], self._backoff[0] * 2 ** attempt)
                 delay *= random.uniform(0.8, 1.0)  # jitter: nodes do not reconnect in lockstep
-                level = logging.WARNING if attempt == 0 else logging.DEBUG
+                # Loud on the first failure and now and then, not on every attempt.
+                level = logging.WARNING if attempt % 20 == 0 else logging.DEBUG
                 log.log(level, "redis bus cannot connect; retrying", extra={
                     **self._extra, "error": repr(exc), "attempt": attempt + 1,
-                    "retry_in_s": round(delay, 3)})
+                    "retry_in_s": round(delay, 3)}, exc_info=not isinstance(exc, _FAILURES))
                 attempt += 1
                 await asyncio.sleep(delay)
                 continue
@@ -222,8 +225,9 @@ class RedisBus:
         is missed."""
         if link.sharded:
             # SSUBSCRIBE accepts several channels only when they share a slot: one per topic.
+            # Sent as a raw command because older redis-py asyncio PubSubs lack `ssubscribe`.
             for topic in link.topics:
-                await link.pubsub.ssubscribe(topic)
+                await link.pubsub.execute_command("SSUBSCRIBE", topic)
         else:
             await link.pubsub.subscribe(*link.topics)
         pending = set(link.topics)
@@ -332,7 +336,7 @@ class RedisBus:
 
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
         """One pipelined round trip per node; order within a node is the queue's order."""
-        pipes: dict[Address, object] = {}
+        pipes: dict[Address, Pipeline] = {}
         for topic, payload in batch:
             link = self._route.get(topic)
             if link is None:
@@ -340,12 +344,9 @@ class RedisBus:
             pipe = pipes.get(link.address)
             if pipe is None:
                 pipe = pipes[link.address] = link.client.pipeline(transaction=False)
-            if link.sharded:
-                pipe.spublish(topic, payload)  # type: ignore[attr-defined]
-            else:
-                pipe.publish(topic, payload)  # type: ignore[attr-defined]
+            pipe.execute_command("SPUBLISH" if link.sharded else "PUBLISH", topic, payload)
         for pipe in pipes.values():
-            await pipe.execute()  # type: ignore[attr-defined]
+            await pipe.execute()
 
     async def _watch_master(self, address: Address) -> None:
         while True:
@@ -359,11 +360,17 @@ class RedisBus:
                 raise _Lost(f"master moved from {address[0]}:{address[1]} to {now[0]}:{now[1]}")
 
     def _drop(self, count: int, reason: str) -> None:
+        """Count lost messages; log at most every `_DROP_LOG_INTERVAL` s (a publish storm
+        during an outage must not turn into a log storm)."""
         self.stats.dropped += count
-        if self._dropped_in_outage == 0:
-            log.warning("redis bus dropped messages", extra={**self._extra, "reason": reason,
-                                                             "count": count})
         self._dropped_in_outage += count
+        self._dropped_unlogged += count
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= _DROP_LOG_INTERVAL:
+            log.warning("redis bus dropped messages", extra={
+                **self._extra, "reason": reason, "count": self._dropped_unlogged,
+                "total_dropped": self.stats.dropped})
+            self._dropped_logged_at, self._dropped_unlogged = now, 0
 
 
 def _text(value: object) -> str:
