@@ -124,6 +124,16 @@ class RedisServer:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections stay open but nothing answers, as when a
+        machine vanishes from the network."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def log(self) -> str:
         path = self.directory / "redis.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -234,6 +244,20 @@ class RedisClusterGroup:
                     return int(master[1])
         raise RuntimeError(f"slot {slot} is not served")
 
+    def wait_ok(self, timeout: float = 20.0) -> None:
+        """Wait until every running node reports `cluster_state:ok` and serves all 3 ranges."""
+
+        def ok() -> bool:
+            for node in self.nodes:
+                with node.client() as client:
+                    info = client.execute_command("CLUSTER", "INFO").decode()
+                    if "cluster_state:ok" not in info or len(
+                            client.execute_command("CLUSTER", "SLOTS")) != 3:
+                        return False
+            return True
+
+        wait_until(ok, timeout, "cluster_state:ok on every node", step=0.1)
+
 
 @contextlib.contextmanager
 def redis_cluster(directory: Path) -> Iterator[RedisClusterGroup]:
@@ -250,18 +274,9 @@ def redis_cluster(directory: Path) -> Iterator[RedisClusterGroup]:
         subprocess.run([REDIS_CLI, "--cluster", "create", *(n.address for n in nodes),
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=30)
-
-        def ok() -> bool:
-            for node in nodes:
-                with node.client() as client:
-                    info = client.execute_command("CLUSTER", "INFO").decode()
-                    if "cluster_state:ok" not in info or len(
-                            client.execute_command("CLUSTER", "SLOTS")) != 3:
-                        return False
-            return True
-
-        wait_until(ok, 20.0, "cluster_state:ok on every node", step=0.1)
-        yield RedisClusterGroup(nodes)
+        group = RedisClusterGroup(nodes)
+        group.wait_ok()
+        yield group
     finally:
         for node in reversed(started):
             node.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from broadcaster.hub.topics import Topics
 from broadcaster.scaling import ScalingConfig
 from tests.integration.redis.conftest import Inbox, running_bus
@@ -49,3 +51,30 @@ async def test_prefixes_are_isolated_on_a_cluster(cluster: RedisClusterGroup) ->
         await green_inbox.wait_for(lambda: len(green_inbox.messages) >= 20)
         assert set(blue_inbox.payloads()) == {b"blue"}
         assert set(green_inbox.payloads()) == {b"green"}
+
+
+async def test_a_restarted_master_gets_its_topics_back(cluster: RedisClusterGroup) -> None:
+    config = ScalingConfig(mode="cluster", cluster_nodes=tuple(cluster.addresses),
+                           partitions=16, timeout=1.0)
+    topics = Topics(config.prefix, config.partitions)
+    victim = cluster.nodes[1]
+    on_victim = [t for t in topics.names if cluster.owner_port(Topics.slot(t)) == victim.port]
+    assert on_victim
+    inbox = Inbox()
+    async with running_bus(config, topics.names) as sender, \
+            running_bus(config, topics.names, inbox) as receiver:
+        victim.stop()
+        await inbox.wait_for(lambda: not receiver.connected, 5.0)
+        victim.start()  # same port, same nodes.conf: it serves the same slots again
+        await asyncio.to_thread(cluster.wait_ok)
+        sent = 0
+
+        def resumed() -> bool:
+            nonlocal sent
+            if sender.connected:
+                sender.publish(on_victim[0], f"after{sent}".encode())
+                sent += 1
+            return bool(inbox.payloads(on_victim[0]))
+
+        await inbox.wait_for(resumed, 5.0)
+        assert receiver.stats.reconnects >= 1

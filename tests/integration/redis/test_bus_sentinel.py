@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from broadcaster.hub.node_registry import NodeRegistry
+from broadcaster.hub.redis_clients import command_client
 from broadcaster.hub.topics import Topics
 from broadcaster.scaling import ScalingConfig
 from tests.integration.redis.conftest import Inbox, running_bus
@@ -40,3 +42,24 @@ async def test_follows_the_new_master_after_a_failover(sentinels: SentinelGroup)
         assert receiver._known == (("127.0.0.1", new_master.port),)
         assert reconnected.is_set()
         assert receiver.stats.reconnects >= 1
+
+
+async def test_heartbeats_reach_the_new_master_after_a_failover(sentinels: SentinelGroup) -> None:
+    config = ScalingConfig(mode="sentinel", sentinels=tuple(sentinels.addresses), timeout=1.0)
+    client = command_client(config)
+    registry = NodeRegistry(config, client, "node-1", interval=0.2, ttl=5.0)
+    try:
+        await registry.beat()
+        new_master = await asyncio.to_thread(sentinels.fail_over)
+        with new_master.client() as direct:
+            direct.delete("reverb:nodes:node-1")  # replicated before the failover: start clean
+            registry.start()  # the first beats may hit the dead master; later ones must land
+            for _ in range(50):
+                if direct.exists("reverb:nodes:node-1"):
+                    break
+                await asyncio.sleep(0.1)
+            assert direct.exists("reverb:nodes:node-1")
+        assert await registry.live_nodes() == ["node-1"]
+    finally:
+        await registry.stop()
+        await client.aclose()

@@ -108,3 +108,29 @@ async def test_a_bus_started_while_redis_is_down_connects_when_it_comes_up(
         assert bus.stats.reconnects == 0  # the first connection is not a reconnection
     finally:
         await bus.close()
+
+
+async def test_a_redis_that_stops_answering_is_noticed_and_left(
+        redis_server: RedisServer) -> None:
+    # Frozen, not closed: only the bus's own pings can tell that the link is dead.
+    config = config_for(redis_server)
+    topic = Topics(config.prefix).names[0]
+    inbox = Inbox()
+    async with running_bus(config, [topic]) as sender, \
+            running_bus(config, [topic], inbox, ping_after=0.5) as receiver:
+        redis_server.pause()
+        try:
+            await inbox.wait_for(lambda: not receiver.connected, 4.0)
+        finally:
+            redis_server.resume()
+        sent = 0
+
+        def resumed() -> bool:
+            nonlocal sent
+            if sender.connected:
+                sender.publish(topic, f"after{sent}".encode())
+                sent += 1
+            return bool(inbox.payloads())
+
+        await inbox.wait_for(resumed, 5.0)
+        assert receiver.stats.reconnects == 1
