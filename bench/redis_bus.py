@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.process_meter import process_cpu_seconds
+from bench.process_meter import own_cpu_seconds, process_cpu_seconds
 from bench.summary import format_line
 from broadcaster.hub.envelope import Envelope, decode, encode
 from broadcaster.hub.redis_bus import RedisBus
@@ -38,6 +38,7 @@ async def receive(port: int) -> None:
     config = ScalingConfig(port=port, prefix="bench")
     phases: dict[str, list[float]] = {}
     first_last: dict[str, list[float]] = {}
+    cpu_spans: dict[str, list[float]] = {}  # CPU seconds at the first and every 1000th message
     done = asyncio.Event()
 
     def on_message(topic: str, payload: bytes) -> None:
@@ -50,6 +51,11 @@ async def receive(port: int) -> None:
         phases.setdefault(envelope.channel, []).append((now - sent) / 1e6)
         span = first_last.setdefault(envelope.channel, [now / 1e9, now / 1e9])
         span[1] = now / 1e9
+        count = len(phases[envelope.channel])
+        if count == 1:
+            cpu_spans[envelope.channel] = [own_cpu_seconds(), 0.0]
+        elif count % 1000 == 1:
+            cpu_spans[envelope.channel][1] = own_cpu_seconds()
 
     bus = RedisBus(config, Topics("bench").names, on_message, node_id="receiver")
     bus.start()
@@ -58,7 +64,9 @@ async def receive(port: int) -> None:
     print("ready", flush=True)
     await asyncio.wait_for(done.wait(), 120.0)
     report = {name: {"count": len(lat), "p50": _percentile(lat, 0.5),
-                     "p99": _percentile(lat, 0.99), "span": first_last[name]}
+                     "p99": _percentile(lat, 0.99), "span": first_last[name],
+                     "cpu_us": 1e6 * (cpu_spans[name][1] - cpu_spans[name][0])
+                     / max(1, (len(lat) - 1) // 1000 * 1000)}
               for name, lat in phases.items()}
     print(json.dumps(report), flush=True)
     await bus.close()
@@ -86,12 +94,14 @@ async def publish(port: int, redis_pid: int, count: int, rate: int, seconds: flo
         if ready.strip() != b"ready":
             raise SystemExit("receiver did not start")
         cpu_before, started = process_cpu_seconds(redis_pid), time.monotonic()
+        own_before = own_cpu_seconds()
         for _ in range(count):
             while bus.pending >= 4096:  # back-pressure instead of drops
                 await asyncio.sleep(0.0005)
             bus.publish(topic, _message("throughput"))
         await bus.flush(30.0)
         elapsed = time.monotonic() - started
+        publisher_cpu_us = 1e6 * (own_cpu_seconds() - own_before) / count
         redis_cpu = 100 * (process_cpu_seconds(redis_pid) - cpu_before) / elapsed
         await asyncio.sleep(0.5)
         interval, next_at = 1 / rate, time.monotonic()
@@ -116,6 +126,8 @@ async def publish(port: int, redis_pid: int, count: int, rate: int, seconds: flo
         "messages": count, "publishes_per_s": round(count / elapsed),
         "received": through["count"], "received_per_s": round(through["count"] / span),
         "dropped": bus.stats.dropped, "redis_cpu_percent": redis_cpu,
+        "publisher_cpu_us_per_msg": publisher_cpu_us,
+        "receiver_cpu_us_per_msg": through["cpu_us"],
         "steady_rate": rate, "p50_ms": steady["p50"], "p99_ms": steady["p99"],
         "steady_received": steady["count"],
     })

@@ -31,10 +31,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline, PubSub
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from broadcaster.hub import redis_clients
+from broadcaster.hub.redis_subscription import Subscription
 from broadcaster.hub.tasks import cancel_and_wait
 from broadcaster.scaling import Address, ScalingConfig
 
@@ -63,13 +64,15 @@ class _Lost(Exception):
 
 @dataclass(slots=True)
 class _Link:
-    """One Redis data node: a client to publish with and a pub/sub connection for its topics."""
+    """One Redis data node: a client to publish with and a subscription for its topics."""
 
     address: Address
     client: Redis
-    pubsub: PubSub
-    topics: tuple[str, ...]
-    sharded: bool
+    subscription: Subscription
+
+    @property
+    def sharded(self) -> bool:
+        return self.subscription.sharded
 
 
 class RedisBus:
@@ -100,6 +103,7 @@ class RedisBus:
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._route: dict[str, _Link] = {}
+        self._links: list[_Link] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._dropped_in_outage = 0
@@ -208,45 +212,22 @@ class RedisBus:
         links: list[_Link] = []
         try:
             for address, topics in owners.items():
-                client = redis_clients.node_client(self.config, address)
-                link = _Link(address, client, client.pubsub(), tuple(topics),
-                             sharded=self.config.mode == "cluster")
-                links.append(link)
-                await self._subscribe(link)
+                subscription = Subscription(self.config, address, topics,
+                                            sharded=self.config.mode == "cluster",
+                                            on_message=self._deliver)
+                links.append(_Link(address, redis_clients.node_client(self.config, address),
+                                   subscription))
+                await subscription.open()
         except BaseException:
             await self._disconnect(links)
             raise
-        self._known = tuple(owners)
-        self._route = {topic: link for link in links for topic in link.topics}
+        self._known, self._links = tuple(owners), links
+        self._route = {topic: link for link in links for topic in link.subscription.topics}
         return links
-
-    async def _subscribe(self, link: _Link) -> None:
-        """Subscribe and wait for every confirmation, so nothing published after `connected`
-        is missed."""
-        if link.sharded:
-            # SSUBSCRIBE accepts several channels only when they share a slot: one per topic.
-            # Sent as a raw command because older redis-py asyncio PubSubs lack `ssubscribe`.
-            for topic in link.topics:
-                await link.pubsub.execute_command("SSUBSCRIBE", topic)
-        else:
-            await link.pubsub.subscribe(*link.topics)
-        pending = set(link.topics)
-        deadline = time.monotonic() + self.config.timeout
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no subscribe confirmation from {link.address}")
-            message = await link.pubsub.get_message(timeout=remaining)
-            if message is None:
-                continue
-            if message["type"] in ("subscribe", "ssubscribe"):
-                pending.discard(_text(message["channel"]))
-            else:
-                self._deliver(message)
 
     async def _run(self, links: list[_Link], notify: bool) -> str:
         """Read, write and watch until something fails; returns why."""
-        tasks = [asyncio.create_task(self._read(link)) for link in links]
+        tasks = [asyncio.create_task(link.subscription.run(self._ping_after)) for link in links]
         tasks.append(asyncio.create_task(self._write()))
         if self.config.mode == "sentinel":
             tasks.append(asyncio.create_task(self._watch_master(links[0].address)))
@@ -264,8 +245,7 @@ class RedisBus:
                         return repr(error)
         finally:
             for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                await cancel_and_wait(task)
 
     async def _notify(self) -> None:
         assert self._on_reconnected is not None
@@ -277,42 +257,18 @@ class RedisBus:
             log.exception("on_reconnected failed", extra=self._extra)
 
     async def _disconnect(self, links: list[_Link]) -> None:
-        self._route = {}
+        self._route, self._links = {}, []
         for link in links:
-            for closing in (link.pubsub.aclose(), link.client.aclose()):  # type: ignore[no-untyped-call]
-                with contextlib.suppress(*_FAILURES):
-                    await asyncio.wait_for(closing, 1.0)
+            await link.subscription.close()
+            with contextlib.suppress(*_FAILURES):
+                await asyncio.wait_for(link.client.aclose(), 1.0)
 
     # -- the tasks of one connected period ------------------------------------------------------
 
-    async def _read(self, link: _Link) -> None:
-        quiet_since = time.monotonic()
-        pinged = False
-        while True:
-            message = await link.pubsub.get_message(timeout=1.0)
-            now = time.monotonic()
-            if message is not None:
-                quiet_since, pinged = now, False
-                kind = message["type"]
-                if kind in ("sunsubscribe", "unsubscribe"):
-                    raise _Lost(f"{link.address} unsubscribed {_text(message['channel'])}")
-                if kind != "pong":
-                    self._deliver(message)
-            elif not pinged and now - quiet_since > self._ping_after:
-                await link.pubsub.ping()
-                pinged = True
-            elif pinged and now - quiet_since > self._ping_after + self.config.timeout:
-                raise _Lost(f"{link.address} did not answer a ping")
-
-    def _deliver(self, message: dict[str, object]) -> None:
-        if message["type"] not in ("message", "smessage"):
-            return
-        data = message["data"]
-        if not isinstance(data, bytes):
-            return
+    def _deliver(self, topic: str, payload: bytes) -> None:
         self.stats.received += 1
         try:
-            self._on_message(_text(message["channel"]), data)
+            self._on_message(topic, payload)
         except Exception:
             self.stats.handler_errors += 1
             log.exception("bus message handler failed", extra=self._extra)
@@ -371,7 +327,3 @@ class RedisBus:
                 **self._extra, "reason": reason, "count": self._dropped_unlogged,
                 "total_dropped": self.stats.dropped})
             self._dropped_logged_at, self._dropped_unlogged = now, 0
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

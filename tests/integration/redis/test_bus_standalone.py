@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
+from broadcaster.hub import redis_subscription
 from broadcaster.hub.redis_bus import RedisBus
+from broadcaster.hub.resp import PythonReader
 from broadcaster.hub.topics import Topics
 from broadcaster.scaling import ScalingConfig
 from tests.integration.redis.conftest import Inbox, running_bus
@@ -134,3 +138,18 @@ async def test_a_redis_that_stops_answering_is_noticed_and_left(
 
         await inbox.wait_for(resumed, 5.0)
         assert receiver.stats.reconnects == 1
+
+
+async def test_without_hiredis_the_python_parser_delivers_the_same(
+        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_subscription, "make_reader", PythonReader)
+    config = config_for(redis_server)
+    topics = Topics(config.prefix).names
+    inbox = Inbox()
+    async with running_bus(config, topics) as a, running_bus(config, topics, inbox) as b:
+        assert all(isinstance(link.subscription._parser, PythonReader) for link in b._links)
+        sent = [bytes([i % 256]) * (i % 300) + b"\r\n" for i in range(3000)]
+        for payload in sent:
+            assert a.publish(topics[0], payload)
+        await inbox.wait_for(lambda: len(inbox.messages) >= len(sent))
+        assert inbox.payloads() == sent
