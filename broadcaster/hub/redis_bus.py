@@ -14,6 +14,8 @@ Resilience contract:
 - Sentinel: the master's address is checked every `watch_interval` s, so the bus also follows a
   failover in which the old master stays up. Cluster: a slot moving away (the server's
   SUNSUBSCRIBE) makes the bus fetch the slot map again.
+- Both hot paths use plain RESP2 connections read in bulk (`redis_wire`); `redis.asyncio` only
+  finds the nodes (Sentinel, CLUSTER SLOTS).
 - Each pub/sub connection is pinged when quiet, so a peer that vanishes without closing the TCP
   connection is noticed too.
 """
@@ -30,11 +32,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from broadcaster.hub import redis_clients
+from broadcaster.hub.redis_publisher import Publisher
 from broadcaster.hub.redis_subscription import Subscription
 from broadcaster.hub.tasks import cancel_and_wait
 from broadcaster.scaling import Address, ScalingConfig
@@ -64,15 +65,11 @@ class _Lost(Exception):
 
 @dataclass(slots=True)
 class _Link:
-    """One Redis data node: a client to publish with and a subscription for its topics."""
+    """One Redis data node: a connection to publish on and one subscribed to its topics."""
 
     address: Address
-    client: Redis
+    publisher: Publisher
     subscription: Subscription
-
-    @property
-    def sharded(self) -> bool:
-        return self.subscription.sharded
 
 
 class RedisBus:
@@ -212,12 +209,13 @@ class RedisBus:
         links: list[_Link] = []
         try:
             for address, topics in owners.items():
-                subscription = Subscription(self.config, address, topics,
-                                            sharded=self.config.mode == "cluster",
-                                            on_message=self._deliver)
-                links.append(_Link(address, redis_clients.node_client(self.config, address),
-                                   subscription))
-                await subscription.open()
+                sharded = self.config.mode == "cluster"
+                link = _Link(address, Publisher(self.config, address, sharded=sharded),
+                             Subscription(self.config, address, topics, sharded=sharded,
+                                          on_message=self._deliver))
+                links.append(link)
+                await link.subscription.open()
+                await link.publisher.open()
         except BaseException:
             await self._disconnect(links)
             raise
@@ -260,8 +258,7 @@ class RedisBus:
         self._route, self._links = {}, []
         for link in links:
             await link.subscription.close()
-            with contextlib.suppress(*_FAILURES):
-                await asyncio.wait_for(link.client.aclose(), 1.0)
+            await link.publisher.close()
 
     # -- the tasks of one connected period ------------------------------------------------------
 
@@ -292,17 +289,14 @@ class RedisBus:
 
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
         """One pipelined round trip per node; order within a node is the queue's order."""
-        pipes: dict[Address, Pipeline] = {}
-        for topic, payload in batch:
-            link = self._route.get(topic)
+        per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
+        for message in batch:
+            link = self._route.get(message[0])
             if link is None:
-                raise _Lost(f"topic {topic!r} is not one of the bus's topics")
-            pipe = pipes.get(link.address)
-            if pipe is None:
-                pipe = pipes[link.address] = link.client.pipeline(transaction=False)
-            pipe.execute_command("SPUBLISH" if link.sharded else "PUBLISH", topic, payload)
-        for pipe in pipes.values():
-            await pipe.execute()
+                raise _Lost(f"topic {message[0]!r} is not one of the bus's topics")
+            per_node.setdefault(link.publisher, []).append(message)
+        for publisher, messages in per_node.items():
+            await publisher.publish(messages)
 
     async def _watch_master(self, address: Address) -> None:
         while True:

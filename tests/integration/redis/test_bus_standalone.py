@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from broadcaster.hub import redis_subscription
+from broadcaster.hub import redis_wire
 from broadcaster.hub.redis_bus import RedisBus
 from broadcaster.hub.resp import PythonReader
 from broadcaster.hub.topics import Topics
@@ -142,12 +142,14 @@ async def test_a_redis_that_stops_answering_is_noticed_and_left(
 
 async def test_without_hiredis_the_python_parser_delivers_the_same(
         redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_subscription, "make_reader", PythonReader)
+    monkeypatch.setattr(redis_wire, "make_reader", PythonReader)
     config = config_for(redis_server)
     topics = Topics(config.prefix).names
     inbox = Inbox()
     async with running_bus(config, topics) as a, running_bus(config, topics, inbox) as b:
-        assert all(isinstance(link.subscription._parser, PythonReader) for link in b._links)
+        parsers = [c._parser for link in a._links + b._links
+                   for c in (link.subscription, link.publisher)]
+        assert parsers and all(isinstance(parser, PythonReader) for parser in parsers)
         sent = [bytes([i % 256]) * (i % 300) + b"\r\n" for i in range(3000)]
         for payload in sent:
             assert a.publish(topics[0], payload)
