@@ -133,13 +133,18 @@ def _seconds(name: str, value: Any) -> float:
     return number
 
 
-def _text(name: str, value: Any) -> str | None:
+def _text(name: str, value: Any, *, strip: bool = True) -> str | None:
     if value is None:
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         _fail(f"{name} must be a string, got {value!r}")
-    text = str(value).strip()
+    text = str(value).strip() if strip else str(value)
     return text or None
+
+
+def _secret(name: str, value: Any) -> str | None:
+    """A password is taken as written: spaces may be part of it."""
+    return _text(name, value, strip=False)
 
 
 def _identifier(name: str, value: Any) -> str:
@@ -221,9 +226,11 @@ def load_scaling(env: Mapping[str, str], table: Mapping[str, Any] | None = None,
     url = _text(*raw("url"))
     if url is not None:
         values.update(_from_url(url))
-    for key in ("host", "username", "password"):
+    for key in ("host", "username"):
         if get(key) is not None and key not in values:
             values[key] = _text(*raw(key))
+    if get("password") is not None and "password" not in values:
+        values["password"] = _secret(*raw("password"))
     if get("port") is not None and "port" not in values:
         values["port"] = _int(*raw("port"), 1, 65535)
     if get("db") is not None and "db" not in values:
@@ -250,7 +257,7 @@ def load_scaling(env: Mapping[str, str], table: Mapping[str, Any] | None = None,
         if get("sentinel_master") is not None:
             values["sentinel_master"] = _identifier(*raw("sentinel_master"))
         values["sentinel_username"] = _text(*raw("sentinel_username"))
-        values["sentinel_password"] = _text(*raw("sentinel_password"))
+        values["sentinel_password"] = _secret(*raw("sentinel_password"))
     if cluster:
         if values.get("db", 0) != 0:
             _fail(f"{_NAMES['db']} must be 0 with a Redis Cluster (it has only database 0)")

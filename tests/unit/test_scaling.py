@@ -100,3 +100,11 @@ def test_errors_name_the_setting(env: dict[str, str], table: dict[str, object],
 def test_invalid_enabled_is_an_error() -> None:
     with pytest.raises(ConfigError, match="REVERB_SCALING_ENABLED"):
         load_scaling({"REVERB_SCALING_ENABLED": "perhaps"})
+
+
+def test_passwords_are_taken_as_written() -> None:
+    config = load_scaling({**ON, "REDIS_PASSWORD": " pass word ",
+                           "REDIS_SENTINELS": "127.0.0.1:26379",
+                           "REDIS_SENTINEL_PASSWORD": "s p "})
+    assert config is not None
+    assert (config.password, config.sentinel_password) == (" pass word ", "s p ")
