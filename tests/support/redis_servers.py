@@ -169,12 +169,17 @@ class SentinelGroup:
                 return int(reply[1])
         raise RuntimeError("no Sentinel answered")
 
-    def fail_over(self, timeout: float = 20.0) -> RedisServer:
-        """Kill the current master and wait until every Sentinel names the replica as master and
+    def fail_over(self, timeout: float = 20.0, *, kill: bool = True) -> RedisServer:
+        """Kill the current master (or, with `kill=False`, ask a Sentinel for a failover while
+        it keeps running) and wait until every Sentinel names the other server as master and
         it accepts writes; returns the new master."""
         old = self.master if self.master_port() == self.master.port else self.replica
         new = self.replica if old is self.master else self.master
-        old.kill()
+        if kill:
+            old.kill()
+        else:
+            with self.sentinels[0].client() as client:
+                client.execute_command("SENTINEL", "FAILOVER", SERVICE)
 
         def promoted() -> bool:
             ports = set()
