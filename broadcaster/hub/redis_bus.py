@@ -88,6 +88,7 @@ class RedisBus:
             raise ValueError("a bus needs at least one topic")
         self.config = config
         self.topics = tuple(topics)
+        self._topic_set = frozenset(self.topics)
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.stats = BusStats()
         self._on_message = on_message
@@ -131,7 +132,12 @@ class RedisBus:
         return self.connected
 
     def publish(self, topic: str, payload: bytes) -> bool:
-        """Queue `payload` for `topic` without waiting; False (and counted) if refused."""
+        """Queue `payload` for `topic` without waiting; False (and counted) if refused.
+
+        Raises ValueError for a topic the bus was not made with (a programming error).
+        """
+        if topic not in self._topic_set:
+            raise ValueError(f"{topic!r} is not one of this bus's topics")
         if not self._connected.is_set() or len(self._queue) >= self._max_queue:
             self._drop(1, "Redis unreachable" if not self.connected else "publish queue full")
             return False
@@ -291,10 +297,7 @@ class RedisBus:
         """One pipelined round trip per node; order within a node is the queue's order."""
         per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
         for message in batch:
-            link = self._route.get(message[0])
-            if link is None:
-                raise _Lost(f"topic {message[0]!r} is not one of the bus's topics")
-            per_node.setdefault(link.publisher, []).append(message)
+            per_node.setdefault(self._route[message[0]].publisher, []).append(message)
         for publisher, messages in per_node.items():
             await publisher.publish(messages)
 

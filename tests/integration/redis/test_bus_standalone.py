@@ -107,6 +107,8 @@ async def test_a_bus_started_while_redis_is_down_connects_when_it_comes_up(
     try:
         assert not await bus.wait_connected(0.5)
         assert bus.publish(topic, b"x") is False
+        with pytest.raises(ValueError, match="not one of"):
+            bus.publish("reverb:elsewhere", b"x")
         redis_server.start()
         assert await bus.wait_connected(5.0)
         assert bus.stats.reconnects == 0  # the first connection is not a reconnection
