@@ -64,6 +64,8 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     args: tuple[str, ...] = ()
     sentinel: bool = False
+    tls_ca: Path | None = None  # set: the port speaks TLS only, with a certificate from this CA
+    password: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -76,8 +78,10 @@ class RedisServer:
         return self.proc.pid
 
     def client(self, **kwargs: Any) -> redis.Redis:
+        if self.tls_ca is not None:
+            kwargs.update(ssl=True, ssl_ca_certs=str(self.tls_ca))
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2,
-                           socket_connect_timeout=2, **kwargs)
+                           socket_connect_timeout=2, password=self.password, **kwargs)
 
     def _argv(self) -> list[str]:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -89,6 +93,14 @@ class RedisServer:
             if not conf.exists():
                 conf.write_text("\n".join([*common, *self.args]) + "\n")
             return [REDIS_SERVER, str(conf), "--sentinel"]
+        if self.tls_ca is not None:
+            folder = self.tls_ca.parent
+            common[0] = "port 0"
+            common += [f"tls-port {self.port}", f"tls-cert-file {folder / 'server.crt'}",
+                       f"tls-key-file {folder / 'server.key'}", f"tls-ca-cert-file {self.tls_ca}",
+                       "tls-auth-clients no"]
+        if self.password is not None:
+            common.append(f"requirepass {self.password}")
         argv = [REDIS_SERVER, "--save", "", "--appendonly", "no"]
         for line in (*common, *self.args):
             name, *values = line.split()
@@ -143,6 +155,38 @@ class RedisServer:
 def standalone(directory: Path) -> Iterator[RedisServer]:
     """One standalone Redis for the duration of the block."""
     server = RedisServer(directory / "standalone")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it; returns the CA file
+    (server.crt and server.key lie beside it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, crt = (directory / name for name in (
+        "ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    san = directory / "san.ext"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    steps = [
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=test-ca", "-keyout", str(ca_key), "-out", str(ca)],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(csr)],
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "2", "-extfile", str(san), "-out", str(crt)],
+    ]
+    for step in steps:
+        subprocess.run(step, check=True, capture_output=True, timeout=30)
+    return ca
+
+
+@contextlib.contextmanager
+def tls_standalone(directory: Path, password: str) -> Iterator[RedisServer]:
+    """One standalone Redis speaking only TLS and requiring `password`."""
+    ca = make_certificates(directory / "certs")
+    server = RedisServer(directory / "tls", tls_ca=ca, password=password)
     try:
         yield server.start()
     finally:
