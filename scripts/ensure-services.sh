@@ -12,6 +12,9 @@ apt_install() {
 }
 
 command -v redis-server >/dev/null || apt_install redis-server
+# redis-cli creates the test Cluster; Sentinels run as `redis-server --sentinel` (no separate binary).
+command -v redis-cli >/dev/null || apt_install redis-tools
+command -v openssl >/dev/null || apt_install openssl  # certificates for the Redis TLS test
 command -v chromium >/dev/null || apt_install chromium
 
 if ! command -v pg_ctlcluster >/dev/null; then apt_install postgresql; fi

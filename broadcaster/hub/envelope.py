@@ -1,0 +1,87 @@
+"""The envelope of a message between nodes: pure encoding, no I/O.
+
+Layout (network byte order), chosen so that the frame text, by far the largest part, is copied
+as-is and never parsed or escaped again:
+
+    version u8 | kind u8 | len(origin) u8 | len(app_id) u16 | len(channel) u16
+    | len(except_socket_id) u8 | origin | app_id | channel | except_socket_id | text
+
+Every string is UTF-8; `text` runs to the end. An empty `except_socket_id` means "nobody".
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+VERSION = 1
+_HEADER = struct.Struct("!BBBHHB")
+
+
+class EnvelopeError(ValueError):
+    """The bytes are not an envelope this version understands."""
+
+
+class Kind(IntEnum):
+    """What the receiving hub does with the envelope."""
+
+    EVENT = 0  # deliver `text` to the local subscribers of `channel`
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One cross-node message: the frame `text` for `channel` of `app_id`, sent by `origin`."""
+
+    origin: str
+    app_id: str
+    channel: str
+    text: str
+    except_socket_id: str | None = None
+    kind: Kind = Kind.EVENT
+
+
+def _limited(name: str, value: str, limit: int) -> bytes:
+    data = value.encode()
+    if len(data) > limit:
+        raise EnvelopeError(f"{name} is longer than {limit} bytes")
+    return data
+
+
+def encode(envelope: Envelope) -> bytes:
+    """The bytes of `envelope`; raises `EnvelopeError` if a field does not fit its length."""
+    origin = _limited("origin", envelope.origin, 0xFF)
+    app_id = _limited("app_id", envelope.app_id, 0xFFFF)
+    channel = _limited("channel", envelope.channel, 0xFFFF)
+    excluded = _limited("except_socket_id", envelope.except_socket_id or "", 0xFF)
+    header = _HEADER.pack(VERSION, envelope.kind, len(origin), len(app_id), len(channel),
+                          len(excluded))
+    return b"".join((header, origin, app_id, channel, excluded, envelope.text.encode()))
+
+
+def decode(data: bytes) -> Envelope:
+    """The envelope in `data`; raises `EnvelopeError` for anything else."""
+    if len(data) < _HEADER.size:
+        raise EnvelopeError("too short for an envelope header")
+    version, kind, n_origin, n_app, n_channel, n_except = _HEADER.unpack_from(data)
+    if version != VERSION:
+        raise EnvelopeError(f"unknown envelope version {version}")
+    try:
+        message_kind = Kind(kind)
+    except ValueError:
+        raise EnvelopeError(f"unknown envelope kind {kind}") from None
+    start = _HEADER.size
+    end = start + n_origin + n_app + n_channel + n_except
+    if len(data) < end:
+        raise EnvelopeError("envelope shorter than its header says")
+    cuts = (start + n_origin, start + n_origin + n_app, start + n_origin + n_app + n_channel)
+    try:
+        origin = data[start:cuts[0]].decode()
+        app_id = data[cuts[0]:cuts[1]].decode()
+        channel = data[cuts[1]:cuts[2]].decode()
+        excluded = data[cuts[2]:end].decode()
+        text = data[end:].decode()
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError(f"envelope is not UTF-8: {exc}") from None
+    return Envelope(origin=origin, app_id=app_id, channel=channel, text=text,
+                    except_socket_id=excluded or None, kind=message_kind)

@@ -1,0 +1,326 @@
+"""A node's line to the other nodes: publish bytes on a topic, receive every topic in order.
+
+Standalone and Sentinel use one Redis node with PUBLISH/SUBSCRIBE; a Cluster uses sharded pub/sub
+(SPUBLISH/SSUBSCRIBE), one connection per master owning some topic, so throughput grows with the
+shards. Messages of one topic travel over one connection, hence arrive in publish order.
+
+Resilience contract:
+- `publish` never waits: it queues for a single writer task, which pipelines whatever has queued
+  since its last round trip. While Redis is unreachable, `publish` refuses at once (returns
+  False) and counts the message in `stats.dropped`; nothing is replayed later.
+- A supervisor task owns the connections. When any of them fails, it drops them all, retries with
+  capped exponential backoff (plus jitter), subscribes again and then runs `on_reconnected`, so
+  delivery is back within one backoff step of Redis returning.
+- Sentinel: the master's address is checked every `watch_interval` s, so the bus also follows a
+  failover in which the old master stays up. Cluster: a slot moving away (the server's
+  SUNSUBSCRIBE) makes the bus fetch the slot map again.
+- Both hot paths use plain RESP2 connections read in bulk (`redis_wire`); `redis.asyncio` only
+  finds the nodes (Sentinel, CLUSTER SLOTS).
+- Each pub/sub connection is pinged when quiet, so a peer that vanishes without closing the TCP
+  connection is noticed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from broadcaster.hub import redis_clients
+from broadcaster.hub.redis_publisher import Publisher
+from broadcaster.hub.redis_subscription import Subscription
+from broadcaster.hub.tasks import cancel_and_wait
+from broadcaster.scaling import Address, ScalingConfig
+
+log = logging.getLogger("broadcaster.redis")
+
+MessageHandler = Callable[[str, bytes], None]
+ReconnectHandler = Callable[[], Awaitable[None]]
+_FAILURES = (RedisError, OSError, TimeoutError)
+_DROP_LOG_INTERVAL = 5.0
+
+
+@dataclass(slots=True)
+class BusStats:
+    """Counters since the bus was created."""
+
+    published: int = 0  # accepted by Redis
+    dropped: int = 0  # refused or lost because Redis was unreachable or the queue was full
+    received: int = 0  # delivered to the message handler
+    reconnects: int = 0  # successful connections after the first
+    handler_errors: int = 0  # exceptions raised by the message handler
+
+
+class _Lost(Exception):
+    """A connection needs to be rebuilt (the reason is the message)."""
+
+
+@dataclass(slots=True)
+class _Link:
+    """One Redis data node: a connection to publish on and one subscribed to its topics."""
+
+    address: Address
+    publisher: Publisher
+    subscription: Subscription
+
+
+class RedisBus:
+    """Publish and receive cross-node messages on `topics` (see the module for the contract).
+
+    `on_message(topic, payload)` is called synchronously, in order per topic, for every message
+    on `topics`, including this node's own; it must not block, and its exceptions are logged.
+    """
+
+    def __init__(self, config: ScalingConfig, topics: Sequence[str], on_message: MessageHandler,
+                 *, on_reconnected: ReconnectHandler | None = None, node_id: str | None = None,
+                 max_queue: int = 10_000, batch: int = 512, backoff_initial: float = 0.05,
+                 backoff_max: float = 2.0, ping_after: float = 5.0,
+                 watch_interval: float = 2.0) -> None:
+        if not topics:
+            raise ValueError("a bus needs at least one topic")
+        self.config = config
+        self.topics = tuple(topics)
+        self._topic_set = frozenset(self.topics)
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.stats = BusStats()
+        self._on_message = on_message
+        self._on_reconnected = on_reconnected
+        self._max_queue, self._batch = max_queue, batch
+        self._backoff = (backoff_initial, backoff_max)
+        self._ping_after, self._watch_interval = ping_after, watch_interval
+        self._queue: deque[tuple[str, bytes]] = deque()
+        self._sending = 0  # messages in the round trip under way
+        self._wake = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._route: dict[str, _Link] = {}
+        self._links: list[_Link] = []
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
+        self._dropped_in_outage = 0
+        self._dropped_unlogged, self._dropped_logged_at = 0, -_DROP_LOG_INTERVAL
+        self._known: tuple[Address, ...] = ()
+        self._extra = {"node_id": self.node_id, "mode": config.mode, "prefix": config.prefix}
+
+    @property
+    def connected(self) -> bool:
+        """True while subscribed and publishing is possible."""
+        return self._connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Messages queued or in the round trip under way (for back-pressure and metrics)."""
+        return len(self._queue) + self._sending
+
+    def start(self) -> None:
+        """Start connecting in the background; see `wait_connected`."""
+        if self._supervisor is None:
+            self._supervisor = asyncio.get_running_loop().create_task(
+                self._supervise(), name=f"redis-bus-{self.node_id}")
+
+    async def wait_connected(self, within: float) -> bool:
+        """Wait until subscribed, at most `within` s; returns whether it is."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), within)
+        return self.connected
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Queue `payload` for `topic` without waiting; False (and counted) if refused.
+
+        Raises ValueError for a topic the bus was not made with (a programming error).
+        """
+        if topic not in self._topic_set:
+            raise ValueError(f"{topic!r} is not one of this bus's topics")
+        if not self._connected.is_set() or len(self._queue) >= self._max_queue:
+            self._drop(1, "Redis unreachable" if not self.connected else "publish queue full")
+            return False
+        self._queue.append((topic, payload))
+        self._wake.set()
+        return True
+
+    async def flush(self, within: float) -> bool:
+        """Wait until everything queued has been handed to Redis (or dropped), at most
+        `within` s; returns whether the queue is empty."""
+        deadline = time.monotonic() + within
+        while (self._queue or self._sending) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return not (self._queue or self._sending)
+
+    async def close(self) -> None:
+        """Stop the supervisor and close every connection; queued messages are dropped."""
+        self._closing = True
+        task, self._supervisor = self._supervisor, None
+        if task is None:
+            return
+        await cancel_and_wait(task)
+
+    # -- supervision ----------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        attempt, ever_connected = 0, False
+        while not self._closing:
+            try:
+                links = await asyncio.wait_for(self._connect(), self.config.timeout * 2)
+            except Exception as exc:  # whatever went wrong, keep trying: the node must survive
+                delay = min(self._backoff[1], self._backoff[0] * 2 ** attempt)
+                delay *= random.uniform(0.8, 1.0)  # jitter: nodes do not reconnect in lockstep
+                # Loud on the first failure and now and then, not on every attempt.
+                level = logging.WARNING if attempt % 20 == 0 else logging.DEBUG
+                log.log(level, "redis bus cannot connect; retrying", extra={
+                    **self._extra, "error": repr(exc), "attempt": attempt + 1,
+                    "retry_in_s": round(delay, 3)}, exc_info=not isinstance(exc, _FAILURES))
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            if self._closing:
+                await self._disconnect(links)
+                return
+            try:
+                if ever_connected:
+                    self.stats.reconnects += 1
+                log.info("redis bus %s", "reconnected" if ever_connected else "connected",
+                         extra={**self._extra, "nodes": [f"{h}:{p}" for h, p in self._known],
+                                "attempts": attempt + 1,
+                                "dropped_while_down": self._dropped_in_outage})
+                self._dropped_in_outage = 0
+                attempt = 0
+                self._connected.set()
+                reason = await self._run(links, notify=ever_connected)
+                log.warning("redis bus lost its connection", extra={**self._extra,
+                                                                    "reason": reason})
+            finally:
+                self._connected.clear()
+                lost = len(self._queue)
+                self._queue.clear()
+                if lost:
+                    self._drop(lost, "connection lost before sending")
+                await self._disconnect(links)
+            ever_connected = True
+
+    async def _connect(self) -> list[_Link]:
+        """Resolve where the topics live, connect and subscribe; all or nothing."""
+        if self.config.mode == "cluster":
+            owners = await redis_clients.cluster_owners(self.config, self.topics, self._known)
+        elif self.config.mode == "sentinel":
+            owners = {await redis_clients.master_address(self.config): list(self.topics)}
+        else:
+            owners = {(self.config.host, self.config.port): list(self.topics)}
+        links: list[_Link] = []
+        try:
+            for address, topics in owners.items():
+                sharded = self.config.mode == "cluster"
+                link = _Link(address, Publisher(self.config, address, sharded=sharded),
+                             Subscription(self.config, address, topics, sharded=sharded,
+                                          on_message=self._deliver))
+                links.append(link)
+                await link.subscription.open()
+                await link.publisher.open()
+        except BaseException:
+            await self._disconnect(links)
+            raise
+        self._known, self._links = tuple(owners), links
+        self._route = {topic: link for link in links for topic in link.subscription.topics}
+        return links
+
+    async def _run(self, links: list[_Link], notify: bool) -> str:
+        """Read, write and watch until something fails; returns why."""
+        tasks = [asyncio.create_task(link.subscription.run(self._ping_after)) for link in links]
+        tasks.append(asyncio.create_task(self._write()))
+        if self.config.mode == "sentinel":
+            tasks.append(asyncio.create_task(self._watch_master(links[0].address)))
+        if notify and self._on_reconnected is not None:
+            tasks.append(asyncio.create_task(self._notify()))
+        try:
+            while True:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    tasks.remove(task)
+                    if task.cancelled():
+                        continue
+                    error = task.exception()
+                    if error is not None:
+                        return repr(error)
+        finally:
+            for task in tasks:
+                await cancel_and_wait(task)
+
+    async def _notify(self) -> None:
+        assert self._on_reconnected is not None
+        try:
+            await self._on_reconnected()
+        except _FAILURES:
+            raise
+        except Exception:
+            log.exception("on_reconnected failed", extra=self._extra)
+
+    async def _disconnect(self, links: list[_Link]) -> None:
+        self._route, self._links = {}, []
+        for link in links:
+            await link.subscription.close()
+            await link.publisher.close()
+
+    # -- the tasks of one connected period ------------------------------------------------------
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        self.stats.received += 1
+        try:
+            self._on_message(topic, payload)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("bus message handler failed", extra=self._extra)
+
+    async def _write(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                count = min(len(self._queue), self._batch)
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._sending = count
+                try:
+                    await asyncio.wait_for(self._send(batch), self.config.timeout)
+                except _FAILURES:
+                    self._drop(count, "publish failed")
+                    raise
+                finally:
+                    self._sending = 0
+                self.stats.published += count
+
+    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        """One pipelined round trip per node; order within a node is the queue's order."""
+        per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
+        for message in batch:
+            per_node.setdefault(self._route[message[0]].publisher, []).append(message)
+        for publisher, messages in per_node.items():
+            await publisher.publish(messages)
+
+    async def _watch_master(self, address: Address) -> None:
+        while True:
+            await asyncio.sleep(self._watch_interval)
+            try:
+                now = await redis_clients.master_address(self.config)
+            except _FAILURES as exc:  # Sentinels busy electing: the data link decides
+                log.debug("sentinel check failed", extra={**self._extra, "error": repr(exc)})
+                continue
+            if now != address:
+                raise _Lost(f"master moved from {address[0]}:{address[1]} to {now[0]}:{now[1]}")
+
+    def _drop(self, count: int, reason: str) -> None:
+        """Count lost messages; log at most every `_DROP_LOG_INTERVAL` s (a publish storm
+        during an outage must not turn into a log storm)."""
+        self.stats.dropped += count
+        self._dropped_in_outage += count
+        self._dropped_unlogged += count
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= _DROP_LOG_INTERVAL:
+            log.warning("redis bus dropped messages", extra={
+                **self._extra, "reason": reason, "count": self._dropped_unlogged,
+                "total_dropped": self.stats.dropped})
+            self._dropped_logged_at, self._dropped_unlogged = now, 0
