@@ -36,7 +36,8 @@ def test_base_dependencies_are_the_broadcasters_only() -> None:
     for name in ("starlette", "uvicorn", "sqlmodel", "anthropic", "psycopg"):
         assert name not in base
         assert any(name in requirement for requirement in project["optional-dependencies"]["app"])
-    assert "pusher-broadcaster[app]" in project["optional-dependencies"]["dev"]
+    assert any(r.startswith("redis") for r in project["optional-dependencies"]["redis"])
+    assert "pusher-broadcaster[app,redis]" in project["optional-dependencies"]["dev"]
 
 
 def test_broadcaster_imports_without_app_packages() -> None:
