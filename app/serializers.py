@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.models import Conversation, Message, User
+from app.services.events import channel_stem
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -54,6 +55,8 @@ def conversation_json(
         "owner_id": conversation.owner_id,
         "metadata": conversation.meta,
         "messages_count": messages_count,
+        # Only participants ever see this: it is what makes the channel names unguessable.
+        "channel": channel_stem(conversation.id or 0, conversation.channel_token),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
     }

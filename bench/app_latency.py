@@ -71,7 +71,7 @@ async def measure_end_to_end(server: Broadcaster, claude: FakeClaude, app_url: s
         user = await register(http, "Bench")
         conversation = await user.new_conversation()
         listener = await Listener.open(server)
-        await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+        await listener.subscribe(user, f"private-{conversation['channel']}")
         for _ in range(replies):
             claude.sent.clear()
             posted = await user.post(f"/api/conversations/{conversation['id']}/messages",

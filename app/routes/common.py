@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 
 from app.container import services_of
 from app.errors import not_found, unauthenticated
 from app.models import User
 from app.services.publisher import valid_socket_id
+
+_ID = re.compile(r"[1-9][0-9]{0,17}")
 
 
 async def current_user(request: Request) -> User:
@@ -25,7 +29,9 @@ async def current_user(request: Request) -> User:
 def path_id(request: Request, name: str) -> int:
     """A positive integer path parameter; 404 for anything else (as an unknown id would be)."""
     raw = str(request.path_params.get(name, ""))
-    if not raw.isdigit() or int(raw) <= 0 or len(raw) > 18:
+    # ASCII digits only: `str.isdigit()` also accepts "²" or "٣", which `int()` then rejects
+    # or reads as another number. At most 18 digits keeps it below 2^63 (a BIGINT).
+    if _ID.fullmatch(raw) is None:
         raise not_found()
     return int(raw)
 

@@ -29,7 +29,7 @@ async def post_message(request: Request) -> Response:
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         fields.add_error("Idempotency-Key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters.")
     # Authorization is checked before validation so outsiders learn nothing from field errors.
-    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
+    conversation = await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields.done()
     assert text is not None
     posted = await services.db.run(
@@ -38,6 +38,7 @@ async def post_message(request: Request) -> Response:
     if posted.created:
         services.chat.start_reply(
             conversation_id,
+            conversation.channel_token,
             posted.body["user_message"],
             posted.body["assistant_message"],
             caller_socket_id(request),
@@ -50,7 +51,7 @@ async def typing(request: Request) -> Response:
     user = await current_user(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
-    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
+    conversation = await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields = Fields(await read_body(request))
     is_typing = fields.boolean("is_typing")
     fields.done()
@@ -60,7 +61,7 @@ async def typing(request: Request) -> Response:
                        headers={"Retry-After": str(retry_after)})
     assert user.id is not None
     await services.publisher.trigger(
-        [presence_channel(conversation_id)],
+        [presence_channel(conversation_id, conversation.channel_token)],
         USER_TYPING,
         typing_event(user.id, user.name, is_typing),
         caller_socket_id(request),

@@ -44,14 +44,35 @@ class ChatService:
         self._model = model
         self._settings = settings
         self._running: dict[int, _RunningReply] = {}
+        # conversation id -> (channel token, replies running in it); read at every publish so a
+        # rotated token takes effect mid-reply.
+        self._tokens: dict[int, tuple[str, int]] = {}
 
     @property
     def model_label(self) -> str:
         return self._model.label
 
+    def channel(self, conversation_id: int) -> str:
+        """The private channel of a conversation with a running reply, by its current token."""
+        return private_channel(conversation_id, self._tokens[conversation_id][0])
+
+    def retarget(self, conversation_id: int, token: str) -> None:
+        """Publish the running replies of a conversation under its new channel token."""
+        if conversation_id in self._tokens:
+            self._tokens[conversation_id] = (token, self._tokens[conversation_id][1])
+
+    def _release(self, conversation_id: int, message_id: int) -> None:
+        self._running.pop(message_id, None)
+        token, count = self._tokens.get(conversation_id, ("", 1))
+        if count <= 1:
+            self._tokens.pop(conversation_id, None)
+        else:
+            self._tokens[conversation_id] = (token, count - 1)
+
     def start_reply(
         self,
         conversation_id: int,
+        channel_token: str,
         user_message: dict[str, Any],
         placeholder: dict[str, Any],
         socket_id: str | None,
@@ -59,12 +80,14 @@ class ChatService:
         """Announce the new turn and stream the reply into `placeholder` in a background task."""
         message_id = int(placeholder["id"])
         stop = asyncio.Event()
+        _, count = self._tokens.get(conversation_id, (channel_token, 0))
+        self._tokens[conversation_id] = (channel_token, count + 1)
         task = asyncio.create_task(
             self._reply(conversation_id, user_message, placeholder, socket_id, stop),
             name=f"reply-{message_id}",
         )
         self._running[message_id] = _RunningReply(task, stop)
-        task.add_done_callback(lambda _t: self._running.pop(message_id, None))
+        task.add_done_callback(lambda _t: self._release(conversation_id, message_id))
 
     def is_running(self, message_id: int) -> bool:
         return message_id in self._running
@@ -101,17 +124,17 @@ class ChatService:
         stop: asyncio.Event,
     ) -> None:
         message_id = int(placeholder["id"])
-        channel = private_channel(conversation_id)
         limit = self._settings.broadcast_max_data_bytes
         relay: ChunkRelay | None = None
         try:
             for message in (user_message, placeholder):
                 await self._publisher.trigger(
-                    [channel], MESSAGE_CREATED, message_event(message, limit), socket_id
+                    [self.channel(conversation_id)], MESSAGE_CREATED,
+                    message_event(message, limit), socket_id,
                 )
             relay = ChunkRelay(
                 message_id=message_id,
-                channel=channel,
+                channel=lambda: self.channel(conversation_id),
                 publisher=self._publisher,
                 save_progress=lambda content, seq: self._db.run(
                     lambda s: message_store.save_progress(s, message_id, content, seq)
@@ -126,7 +149,7 @@ class ChatService:
             logger.exception("reply %s failed unexpectedly", message_id)
             status, error = "failed", "The reply failed because of an internal error."
             content, seq = (relay.content, relay.seq) if relay else ("", 0)
-        await self._finish(channel, message_id, status, error, content, seq)
+        await self._finish(conversation_id, message_id, status, error, content, seq)
 
     async def _stream(
         self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event
@@ -171,7 +194,8 @@ class ChatService:
         return "failed", "The reply failed because of an internal error."
 
     async def _finish(
-        self, channel: str, message_id: int, status: str, error: str | None, content: str, seq: int
+        self, conversation_id: int, message_id: int, status: str, error: str | None,
+        content: str, seq: int,
     ) -> None:
         try:
             final = await self._db.run(
@@ -184,7 +208,7 @@ class ChatService:
             return
         if final is not None:
             await self._publisher.trigger(
-                [channel],
+                [self.channel(conversation_id)],
                 MESSAGE_COMPLETED,
                 message_event(final, self._settings.broadcast_max_data_bytes),
             )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_
 from sqlmodel import Session, col, func, select
 
-from app.models import Conversation, ConversationMember, IdempotencyRecord, Message, User, utcnow
+from app.errors import ApiError, forbidden, not_found
+from app.models import (
+    Conversation,
+    ConversationMember,
+    IdempotencyRecord,
+    Message,
+    User,
+    new_channel_token,
+    utcnow,
+)
 from app.policies import conversation_for, owned_conversation
 from app.serializers import conversation_json
 from app.services import message_store
@@ -96,9 +106,22 @@ def show(session: Session, user: User, conversation_id: int, *, limit: int,
     }
 
 
-def delete_owned(session: Session, user: User, conversation_id: int) -> list[int]:
-    """Delete the conversation with its messages; returns the ids of replies still streaming."""
+@dataclass(frozen=True)
+class Deleted:
+    """What a deleted conversation leaves behind: replies to stop, the channel token it had."""
+
+    streaming: list[int]
+    channel_token: str
+
+
+def delete_owned(session: Session, user: User, conversation_id: int) -> Deleted:
+    """Delete the conversation with its messages; returns the replies still streaming.
+
+    Its id is never handed out again (AUTOINCREMENT on SQLite, sequences on PostgreSQL), so old
+    subscriptions cannot reach a future conversation.
+    """
     conversation = owned_conversation(session, user, conversation_id)
+    token = conversation.channel_token
     streaming = list(session.exec(
         select(Message.id).where(
             Message.conversation_id == conversation_id, col(Message.is_streaming).is_(True)
@@ -109,7 +132,7 @@ def delete_owned(session: Session, user: User, conversation_id: int) -> list[int
         session.execute(delete(table).where(col(table.conversation_id) == conversation_id))
     session.delete(conversation)
     session.commit()
-    return [i for i in streaming if i is not None]
+    return Deleted([i for i in streaming if i is not None], token)
 
 
 class InviteError(Exception):
@@ -141,3 +164,42 @@ def invite(session: Session, user: User, conversation_id: int, email: str) -> di
         session.add(conversation)
         session.commit()
     return detail_json(session, conversation)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A member left or was removed: the channel token before and after, and the new detail."""
+
+    old_token: str
+    new_token: str
+    conversation: dict[str, Any]
+
+
+def remove_member(session: Session, user: User, conversation_id: int, member_id: int) -> Removed:
+    """The owner removes a member, or a member leaves (`member_id` is their own id).
+
+    The channel token is replaced in the same transaction, so the removed user's subscriptions
+    (and any signature they obtained) name a channel nothing is published to any more.
+    404 for someone who is not a member; 403 for anyone else's removal by a non-owner, and for
+    the owner (who deletes the conversation instead).
+    """
+    conversation = conversation_for(session, user, conversation_id)
+    if user.id not in (member_id, conversation.owner_id):
+        raise forbidden()
+    if member_id == conversation.owner_id:
+        raise ApiError(422, "The owner cannot leave; delete the conversation instead.")
+    membership = session.exec(
+        select(ConversationMember).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == member_id,
+        )
+    ).first()
+    if membership is None:
+        raise not_found("Member")
+    old_token = conversation.channel_token
+    session.delete(membership)
+    conversation.channel_token = new_channel_token()
+    conversation.updated_at = utcnow()
+    session.add(conversation)
+    session.commit()
+    return Removed(old_token, conversation.channel_token, detail_json(session, conversation))

@@ -7,8 +7,6 @@ callers carry on and clients catch up over the REST API.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import re
@@ -22,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from app.config import BroadcasterSettings
+from broadcaster.protocol import signatures
 
 logger = logging.getLogger("app.publisher")
 _SOCKET_ID = re.compile(r"^\d+\.\d+$")
@@ -37,16 +36,13 @@ def signed_query(
 ) -> str:
     """The query string of a Pusher HTTP API call, `auth_signature` included.
 
-    The string to sign is `METHOD\\nPATH\\nsorted params` (keys sorted, values not URL-escaped);
-    `body_md5` is part of it whenever there is a body.
+    Signed by the broadcaster's own `signatures` module; `body_md5` is signed whenever there is
+    a body.
     """
     params = {"auth_key": key, "auth_timestamp": str(timestamp), "auth_version": "1.0"}
     if body:
-        params["body_md5"] = hashlib.md5(body).hexdigest()
-    to_sign = "&".join(f"{name}={params[name]}" for name in sorted(params))
-    signature = hmac.new(
-        secret.encode(), f"{method}\n{path}\n{to_sign}".encode(), hashlib.sha256
-    ).hexdigest()
+        params["body_md5"] = signatures.body_md5(body)
+    signature = signatures.sign_api_request(secret, method, path, params)
     query = "&".join(f"{name}={quote(params[name], safe='')}" for name in sorted(params))
     return f"{query}&auth_signature={signature}"
 

@@ -11,7 +11,7 @@ import pytest
 from app.config import ConfigError, load_settings
 from app.ratelimit import SlidingWindowLimiter
 from app.services.channel_auth import presence_auth, private_auth, user_auth
-from app.services.events import conversation_id_of, message_event
+from app.services.events import message_event, parse_channel
 from app.services.publisher import signed_query, valid_socket_id
 
 KEY, SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
@@ -51,11 +51,15 @@ def test_socket_ids_are_checked(value: str | None, ok: bool) -> None:
 
 
 def test_channel_names_map_to_conversations() -> None:
-    assert conversation_id_of("private-conversation.42") == 42
-    assert conversation_id_of("presence-conversation.7") == 7
+    token = "0123456789abcdef" * 2
+    assert parse_channel(f"private-conversation.42.{token}") == (42, token)
+    assert parse_channel(f"presence-conversation.7.{token}") == (7, token)
     for name in ("private-conversation.", "private-conversation.4x", "private-other.1",
-                 "conversation.1", "private-conversation.01"):
-        assert conversation_id_of(name) is None
+                 "conversation.1", "private-conversation.01", "private-conversation.42",
+                 f"private-conversation.01.{token}", f"private-conversation.\u0663.{token}",
+                 f"private-conversation.{2**63}.{token}", f"private-conversation.4.{token}x",
+                 f"private-conversation.4.{token.upper()}", f"private-conversation.4.{token}\n"):
+        assert parse_channel(name) is None
 
 
 def test_oversized_messages_are_cut_to_fit_an_event() -> None:
