@@ -31,6 +31,27 @@ def _warn_about_generated_secrets(settings: Settings) -> None:
         logger.warning("ANTHROPIC_API_KEY is not set: replies come from the offline demo model")
 
 
+def _safe_url(database_url: str) -> str:
+    """The URL with its password masked, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:
+        return database_url.split(":", 1)[0] + ":…"
+
+
+def _scrub(text: str, database_url: str) -> str:
+    """`text` with the URL's password (if any) masked, whatever the driver put in its message."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(database_url).password
+    except Exception:
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for configuration errors)."""
     args = _parser().parse_args(argv)
@@ -59,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = prepare_database(settings)
     except Exception as exc:
-        print(f"chat-app: cannot prepare the database at {settings.database_url}: {exc}",
-              file=sys.stderr)
+        print(f"chat-app: cannot prepare the database at {_safe_url(settings.database_url)}:"
+              f" {_scrub(str(exc), settings.database_url)}", file=sys.stderr)
         return 1
     uvicorn.run(
         create_app(settings, db),

@@ -34,7 +34,7 @@ async def authorize_channel(request: Request) -> Response:
     conversation's current one (it changes when someone leaves), and for any other channel name.
     """
     user = await current_user(request)
-    fields = Fields(await read_body(request))
+    fields = Fields(await read_body(request, allow_form=True))
     socket_id = await _socket_id(fields)
     channel = fields.text("channel_name", max_length=200) or ""
     fields.done()
@@ -69,7 +69,7 @@ async def authorize_channel(request: Request) -> Response:
 async def authenticate_user(request: Request) -> Response:
     """Sign `pusher:signin` for the current user (pusher-js user authentication)."""
     user = await current_user(request)
-    fields = Fields(await read_body(request))
+    fields = Fields(await read_body(request, allow_form=True))
     socket_id = await _socket_id(fields)
     fields.done()
     broadcaster = services_of(request).settings.broadcaster

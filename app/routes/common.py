@@ -17,11 +17,12 @@ _ID = re.compile(r"[1-9][0-9]{0,17}")
 async def current_user(request: Request) -> User:
     """The user of the request's bearer token or session cookie; 401 when there is none."""
     services = services_of(request)
-    user_id = services.tokens.user_id_from(request)
-    if user_id is None:
+    credential = services.tokens.credential_from(request)
+    if credential is None:
         raise unauthenticated()
-    user = await services.db.run(lambda session: session.get(User, user_id))
-    if user is None:
+    user = await services.db.run(lambda session: session.get(User, credential.user_id))
+    # A credential issued before the last logout carries an older version: it is revoked.
+    if user is None or user.token_version != credential.version:
         raise unauthenticated()
     return user
 

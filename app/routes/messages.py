@@ -20,6 +20,7 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 async def post_message(request: Request) -> Response:
+    """Store the message and start the reply (202); 429 past the user's posting limits."""
     user = await current_user(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
@@ -31,18 +32,33 @@ async def post_message(request: Request) -> Response:
     # Authorization is checked before validation so outsiders learn nothing from field errors.
     conversation = await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields.done()
-    assert text is not None
-    posted = await services.db.run(
-        lambda s: turns.post_message(s, user, conversation_id, text, key)
-    )
-    if posted.created:
-        services.chat.start_reply(
-            conversation_id,
-            conversation.channel_token,
-            posted.body["user_message"],
-            posted.body["assistant_message"],
-            caller_socket_id(request),
+    assert text is not None and user.id is not None
+    user_id = user.id
+    retry_after = services.message_limiter.hit(user_id)
+    if retry_after is not None:
+        raise ApiError(429, "Too many messages; slow down.",
+                       headers={"Retry-After": str(retry_after)})
+    if not services.chat.reserve(user_id):
+        raise ApiError(429, "Too many replies are being written for you; wait for one to end.",
+                       headers={"Retry-After": "2"})
+    started = False
+    try:
+        posted = await services.db.run(
+            lambda s: turns.post_message(s, user, conversation_id, text, key)
         )
+        if posted.created:
+            services.chat.start_reply(
+                conversation_id,
+                conversation.channel_token,
+                user_id,
+                posted.body["user_message"],
+                posted.body["assistant_message"],
+                caller_socket_id(request),
+            )
+            started = True
+    finally:
+        if not started:
+            services.chat.unreserve(user_id)
     headers = {} if posted.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(posted.body, posted.status_code, headers=headers)
 

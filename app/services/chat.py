@@ -47,6 +47,25 @@ class ChatService:
         # conversation id -> (channel token, replies running in it); read at every publish so a
         # rotated token takes effect mid-reply.
         self._tokens: dict[int, tuple[str, int]] = {}
+        self._per_user: dict[int, int] = {}
+
+    def reserve(self, user_id: int) -> bool:
+        """Hold one of the user's `max_replies_per_user` reply slots; False when all are taken.
+
+        Held until the reply started with it ends, or `unreserve` when none is started.
+        """
+        held = self._per_user.get(user_id, 0)
+        if held >= self._settings.max_replies_per_user:
+            return False
+        self._per_user[user_id] = held + 1
+        return True
+
+    def unreserve(self, user_id: int) -> None:
+        held = self._per_user.get(user_id, 0) - 1
+        if held > 0:
+            self._per_user[user_id] = held
+        else:
+            self._per_user.pop(user_id, None)
 
     @property
     def model_label(self) -> str:
@@ -61,8 +80,9 @@ class ChatService:
         if conversation_id in self._tokens:
             self._tokens[conversation_id] = (token, self._tokens[conversation_id][1])
 
-    def _release(self, conversation_id: int, message_id: int) -> None:
+    def _release(self, conversation_id: int, message_id: int, user_id: int) -> None:
         self._running.pop(message_id, None)
+        self.unreserve(user_id)
         token, count = self._tokens.get(conversation_id, ("", 1))
         if count <= 1:
             self._tokens.pop(conversation_id, None)
@@ -73,11 +93,15 @@ class ChatService:
         self,
         conversation_id: int,
         channel_token: str,
+        user_id: int,
         user_message: dict[str, Any],
         placeholder: dict[str, Any],
         socket_id: str | None,
     ) -> None:
-        """Announce the new turn and stream the reply into `placeholder` in a background task."""
+        """Announce the new turn and stream the reply into `placeholder` in a background task.
+
+        Takes over the slot `reserve(user_id)` held; it is freed when the reply ends.
+        """
         message_id = int(placeholder["id"])
         stop = asyncio.Event()
         _, count = self._tokens.get(conversation_id, (channel_token, 0))
@@ -87,7 +111,7 @@ class ChatService:
             name=f"reply-{message_id}",
         )
         self._running[message_id] = _RunningReply(task, stop)
-        task.add_done_callback(lambda _t: self._release(conversation_id, message_id))
+        task.add_done_callback(lambda _t: self._release(conversation_id, message_id, user_id))
 
     def is_running(self, message_id: int) -> bool:
         return message_id in self._running

@@ -94,16 +94,18 @@ def create(session: Session, user: User, title: str, model: str,
 
 def show(session: Session, user: User, conversation_id: int, *, limit: int,
          before: int | None, since: int | None) -> dict[str, Any]:
-    """The conversation and a window of its messages (see the REST API docs)."""
+    """The conversation and a window of at most `limit` messages (see the REST API docs)."""
     conversation = conversation_for(session, user, conversation_id)
+    body: dict[str, Any] = {"conversation": detail_json(session, conversation)}
     if since is not None:
-        messages = message_store.messages_since(session, conversation_id, since)
+        # One more than asked for tells whether the client should ask again.
+        messages = message_store.messages_since(session, conversation_id, since, limit + 1)
+        body["has_more"] = len(messages) > limit
+        messages = messages[:limit]
     else:
         messages = message_store.latest_messages(session, conversation_id, limit, before)
-    return {
-        "conversation": detail_json(session, conversation),
-        "messages": message_store.messages_json(session, messages),
-    }
+    body["messages"] = message_store.messages_json(session, messages)
+    return body
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,18 @@ def latest_messages(
     return list(reversed(newest))
 
 
-def messages_since(session: Session, conversation_id: int, since_id: int) -> list[Message]:
-    """Messages after `since_id`, plus any still streaming (for catch-up after a reconnect)."""
+def messages_since(
+    session: Session, conversation_id: int, since_id: int, limit: int
+) -> list[Message]:
+    """Up to `limit` messages after `since_id`, plus any still streaming, oldest first.
+
+    For catch-up after a reconnect; callers ask again from the newest id they got.
+    """
     query = select(Message).where(
         Message.conversation_id == conversation_id,
         or_(col(Message.id) > since_id, col(Message.is_streaming).is_(True)),
     )
-    return list(session.exec(_ordered(query)).all())
+    return list(session.exec(_ordered(query).limit(limit)).all())
 
 
 def count_messages(session: Session, conversation_id: int) -> int:

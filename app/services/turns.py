@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.errors import not_found
+from app.errors import not_found, validation_failed
 from app.models import Conversation, IdempotencyRecord, Message, User, utcnow
 from app.policies import conversation_for
 from app.serializers import message_json
@@ -23,7 +25,13 @@ class PostedTurn:
     created: bool
 
 
-def _replay(session: Session, user: User, conversation_id: int, key: str) -> PostedTurn | None:
+def request_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replay(session: Session, user: User, conversation_id: int, key: str,
+            text: str) -> PostedTurn | None:
+    """The stored answer to `key`; 422 when the key was used for a different message."""
     record = session.exec(
         select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == user.id,
@@ -33,6 +41,9 @@ def _replay(session: Session, user: User, conversation_id: int, key: str) -> Pos
     ).first()
     if record is None:
         return None
+    if record.request_hash and not hmac.compare_digest(record.request_hash, request_hash(text)):
+        raise validation_failed({"Idempotency-Key": [
+            "This key was already used for a different message; use a new key."]})
     return PostedTurn(record.status_code, record.response, created=False)
 
 
@@ -41,12 +52,13 @@ def post_message(
 ) -> PostedTurn:
     """Store the user's message and a streaming assistant placeholder (202).
 
-    With an `idempotency_key` already used by this user in this conversation, nothing is created
-    and the first response is returned again; concurrent retries are settled by a unique index.
+    With an `idempotency_key` already used by this user in this conversation for the same text,
+    nothing is created and the first response is returned again (for another text: 422);
+    concurrent retries are settled by a unique index.
     """
     conversation: Conversation = conversation_for(session, user, conversation_id)
     if idempotency_key:
-        replay = _replay(session, user, conversation_id, idempotency_key)
+        replay = _replay(session, user, conversation_id, idempotency_key, text)
         if replay is not None:
             return replay
     now = utcnow()
@@ -70,7 +82,7 @@ def post_message(
         assert user.id is not None
         session.add(IdempotencyRecord(
             user_id=user.id, conversation_id=conversation_id, key=idempotency_key,
-            status_code=202, response=body,
+            request_hash=request_hash(text), status_code=202, response=body,
         ))
     conversation.updated_at = now
     session.add(conversation)
@@ -79,7 +91,7 @@ def post_message(
     except IntegrityError:
         session.rollback()
         assert idempotency_key is not None
-        replay = _replay(session, user, conversation_id, idempotency_key)
+        replay = _replay(session, user, conversation_id, idempotency_key, text)
         if replay is None:
             raise
         return replay

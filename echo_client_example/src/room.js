@@ -93,6 +93,7 @@ export function openRoom(id, me, realtime) {
         room.conversation = data.conversation;
         if (channelName && data.conversation.channel !== channelName) moveTo(data.conversation.channel);
         for (const message of data.messages) feed.upsert(message);
+        if (data.has_more) again = true; // the app sends at most a page at a time
       } while (again && !closed);
     })()
       .catch((error) => {
