@@ -8,6 +8,7 @@ import os
 import sys
 
 from app.config import ConfigError, Settings, load_settings
+from broadcaster.logs import KeyValueFormatter
 
 logger = logging.getLogger("app")
 
@@ -55,10 +56,12 @@ def _scrub(text: str, database_url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for configuration errors)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("APP_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # One structured format for both services: the broadcaster's `key=value` lines.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("APP_LOG_LEVEL", "INFO").upper())
     # One line per publish or per migration step would drown the log.
     for chatty in ("httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

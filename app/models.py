@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -17,10 +18,22 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 MESSAGE_ROLES = ("user", "assistant", "system")
-MESSAGE_STATUSES = ("streaming", "complete", "failed", "cancelled")
+
+
+class MessageStatus(StrEnum):
+    """The one lifecycle of a message: a reply is `streaming` until it ends in one of the others.
+
+    "Is it streaming?" is always `status is MessageStatus.STREAMING`; nothing else records it.
+    """
+
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 def utcnow() -> datetime:
@@ -119,8 +132,14 @@ class Message(SQLModel, table=True):
     meta: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column("metadata", JSON, nullable=False)
     )
-    is_streaming: bool = False
-    status: str = Field(default="complete", max_length=20)
+    status: MessageStatus = Field(
+        default=MessageStatus.COMPLETE,
+        sa_column=Column(
+            SAEnum(MessageStatus, native_enum=False, length=20,
+                   values_callable=lambda statuses: [s.value for s in statuses]),
+            nullable=False,
+        ),
+    )
     seq: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     completed_at: datetime | None = _timestamp(nullable=True)

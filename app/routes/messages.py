@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from app.container import services_of
 from app.errors import ApiError
+from app.models import MessageStatus
 from app.policies import conversation_for
 from app.routes.common import caller_socket_id, current_user, path_id
 from app.serializers import message_json
@@ -93,7 +94,7 @@ async def cancel_reply(request: Request) -> Response:
     message = await services.db.run(
         lambda s: turns.message_in(s, user, conversation_id, message_id)
     )
-    if not message.is_streaming:
+    if message.status is not MessageStatus.STREAMING:
         raise ApiError(
             409, "This reply is not streaming.", extra={"message": message_json(message)}
         )
@@ -101,7 +102,7 @@ async def cancel_reply(request: Request) -> Response:
         # No task streams it in this process (e.g. it was left over): end it where it stands.
         await services.db.run(
             lambda s: message_store.finish_message(
-                s, message_id, status="cancelled", content=None, seq=None, error=None
+                s, message_id, status=MessageStatus.CANCELLED, content=None, seq=None, error=None
             )
         )
     final = await services.db.run(

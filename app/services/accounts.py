@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.auth import PasswordHashing
-from app.models import Conversation, Message, User, utcnow
+from app.models import Conversation, User
+from app.services import message_store
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -71,14 +72,9 @@ def seed_demo(session: Session, hashing: PasswordHashing, model: str) -> bool:
     session.add(conversation)
     session.flush()
     assert conversation.id is not None
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            role="assistant",
-            content="Welcome! Ask me anything: my reply streams in as it is written.",
-            status="complete",
-            completed_at=utcnow(),
-        )
+    message_store.add_complete(
+        session, conversation.id, "assistant",
+        "Welcome! Ask me anything: my reply streams in as it is written.",
     )
     session.commit()
     return True

@@ -15,8 +15,8 @@ from typing import Any
 
 from app.config import Settings
 from app.db import Database
-from app.models import Conversation
-from app.services import message_store
+from app.models import Conversation, MessageStatus
+from app.services import message_store, prompt
 from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_event, private_channel
 from app.services.llm import ReplyError, ReplyModel
 from app.services.publisher import PusherPublisher
@@ -24,6 +24,7 @@ from app.services.relay import ChunkRelay
 
 logger = logging.getLogger("app.chat")
 SHUTDOWN_REASON = "The server stopped before the reply was complete."
+INTERNAL_ERROR = "The reply failed because of an internal error."
 
 
 @dataclass
@@ -171,24 +172,24 @@ class ChatService:
             content, seq = await relay.close()
         except Exception:
             logger.exception("reply %s failed unexpectedly", message_id)
-            status, error = "failed", "The reply failed because of an internal error."
+            status, error = MessageStatus.FAILED, INTERNAL_ERROR
             content, seq = (relay.content, relay.seq) if relay else ("", 0)
         await self._finish(conversation_id, message_id, status, error, content, seq)
 
     async def _stream(
         self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event
-    ) -> tuple[str, str | None]:
+    ) -> tuple[MessageStatus, str | None]:
         def load(session: Any) -> Any:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 return None
-            return message_store.reply_request(
+            return prompt.reply_request(
                 session, conversation, message_id, self._settings.max_tokens
             )
 
         request = await self._db.run(load)
         if request is None:
-            return "failed", "The conversation was deleted."
+            return MessageStatus.FAILED, "The conversation was deleted."
 
         async def consume() -> None:
             async for delta in self._model.stream(request):
@@ -207,18 +208,18 @@ class ChatService:
         if reader.cancelled():
             running = self._running.get(message_id)
             reason = running.stop_reason if running else None
-            return ("failed", reason) if reason else ("cancelled", None)
+            return (MessageStatus.FAILED, reason) if reason else (MessageStatus.CANCELLED, None)
         failure = reader.exception()
         if failure is None:
-            return "complete", None
+            return MessageStatus.COMPLETE, None
         if isinstance(failure, ReplyError):
             logger.warning("reply %s failed: %s", message_id, failure)
-            return "failed", str(failure)
+            return MessageStatus.FAILED, str(failure)
         logger.error("reply %s failed unexpectedly", message_id, exc_info=failure)
-        return "failed", "The reply failed because of an internal error."
+        return MessageStatus.FAILED, INTERNAL_ERROR
 
     async def _finish(
-        self, conversation_id: int, message_id: int, status: str, error: str | None,
+        self, conversation_id: int, message_id: int, status: MessageStatus, error: str | None,
         content: str, seq: int,
     ) -> None:
         try:

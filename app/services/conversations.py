@@ -14,6 +14,7 @@ from app.models import (
     ConversationMember,
     IdempotencyRecord,
     Message,
+    MessageStatus,
     User,
     new_channel_token,
     utcnow,
@@ -126,11 +127,13 @@ def delete_owned(session: Session, user: User, conversation_id: int) -> Deleted:
     token = conversation.channel_token
     streaming = list(session.exec(
         select(Message.id).where(
-            Message.conversation_id == conversation_id, col(Message.is_streaming).is_(True)
+            Message.conversation_id == conversation_id,
+            col(Message.status) == MessageStatus.STREAMING,
         )
     ).all())
     # Explicit deletes, so no database relies on ON DELETE CASCADE being enforced.
-    for table in (Message, ConversationMember, IdempotencyRecord):
+    message_store.delete_all(session, conversation_id)
+    for table in (ConversationMember, IdempotencyRecord):
         session.execute(delete(table).where(col(table.conversation_id) == conversation_id))
     session.delete(conversation)
     session.commit()

@@ -14,6 +14,7 @@ from app.errors import not_found, validation_failed
 from app.models import Conversation, IdempotencyRecord, Message, User, utcnow
 from app.policies import conversation_for
 from app.serializers import message_json
+from app.services import message_store
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,10 @@ def post_message(
         if replay is not None:
             return replay
     now = utcnow()
-    user_message = Message(
-        conversation_id=conversation_id, user_id=user.id, role="user", content=text,
-        status="complete", completed_at=now, created_at=now, updated_at=now,
+    assert user.id is not None
+    user_message, placeholder = message_store.add_turn(
+        session, conversation_id, user.id, text, now
     )
-    placeholder = Message(
-        conversation_id=conversation_id, user_id=None, role="assistant", content="",
-        status="streaming", is_streaming=True, created_at=now, updated_at=now,
-    )
-    session.add(user_message)
-    session.flush()  # the user's message gets the smaller id: it sorts first at equal times
-    session.add(placeholder)
-    session.flush()
     body = {
         "user_message": message_json(user_message, user),
         "assistant_message": message_json(placeholder),

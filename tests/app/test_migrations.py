@@ -38,6 +38,13 @@ def test_upgrading_an_existing_sqlite_database_keeps_rows_and_ends_id_reuse(
         tokens = connection.execute(text("SELECT channel_token FROM conversations")).scalars()
         assert len({token for token in tokens if token and len(token) == 32}) == 2
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        for table in ("users", "conversations", "conversation_members", "messages",
+                      "idempotency_records"):
+            schema = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar()
+            assert "AUTOINCREMENT" in str(schema), table
+        assert connection.execute(text("SELECT status FROM messages")).scalars().all() == [
+            "complete", "complete"]
         connection.execute(text("DELETE FROM messages WHERE conversation_id = 2"))
         connection.execute(text("DELETE FROM conversations WHERE id = 2"))
         connection.execute(text(
