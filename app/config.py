@@ -57,6 +57,8 @@ class Settings:
     persist_interval_ms: int
     publish_timeout_seconds: float
     publish_attempts: int
+    publish_connections: int
+    max_running_replies: int
     broadcast_max_data_bytes: int
     typing_limit_per_minute: int
     login_attempts_per_minute: int
@@ -197,6 +199,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         persist_interval_ms=_int(env, "APP_PERSIST_INTERVAL_MS", 1000, minimum=10),
         publish_timeout_seconds=_int(env, "APP_PUBLISH_TIMEOUT_MS", 2000, minimum=50) / 1000,
         publish_attempts=_int(env, "APP_PUBLISH_ATTEMPTS", 3, minimum=1),
+        publish_connections=_int(env, "APP_PUBLISH_CONNECTIONS", 8, minimum=1),
+        max_running_replies=_int(env, "APP_MAX_RUNNING_REPLIES", 200, minimum=1),
         broadcast_max_data_bytes=_int(env, "APP_BROADCAST_MAX_DATA_BYTES", 10_240, minimum=1024),
         typing_limit_per_minute=_int(env, "APP_TYPING_LIMIT_PER_MINUTE", 10, minimum=1),
         login_attempts_per_minute=_int(env, "APP_LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1),

@@ -56,6 +56,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.broadcaster,
         timeout_seconds=settings.publish_timeout_seconds,
         attempts=settings.publish_attempts,
+        parallel_requests=settings.publish_connections,
     )
     return Services(
         settings=settings,

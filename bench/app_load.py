@@ -14,7 +14,8 @@ Prints one line:
 - completed: replies whose `message.completed` reached their subscriber with status complete;
 - intact: of those, how many had chunks numbered 1..n in order adding up to the whole reply;
 - app_cpu_percent: the app process's CPU over the posting-to-last-completion window (100 = one
-  core).
+  core); the broadcaster's and this process's (subscribers and stand-in) likewise, since on a
+  small machine a saturated load generator, not the app, may be what the figure shows.
 
 Run: .venv/bin/python -m bench.app_load [--replies 50] [--deltas 40] [--delta-ms 25]
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.process_meter import process_cpu_seconds, raise_fd_limit
+from bench.process_meter import own_cpu_seconds, process_cpu_seconds, raise_fd_limit
 from bench.summary import format_line
 from tests.app.client import ApiUser, Listener, register
 from tests.support.app_server import running_app
@@ -111,6 +112,23 @@ def _latencies(room: Room, sent_at: dict[str, float]) -> tuple[list[float], bool
     return latencies, intact
 
 
+def _by_index(rooms_latencies: list[list[float]]) -> str:
+    """Median latency (ms) per quarter of the replies' deltas: shows a start-up backlog."""
+    width = max((len(lat) for lat in rooms_latencies), default=0)
+    step = max(1, width // 4)
+    parts = []
+    for start in range(0, width, step):
+        column = [lat[i] for lat in rooms_latencies
+                  for i in range(start, min(len(lat), start + step))]
+        parts.append(f"{_percentile(column, 0.5) * 1000:.0f}")
+    return "/".join(parts)
+
+
+def _cpu_of(server: Broadcaster) -> float:
+    assert server.process is not None and server.process.proc is not None
+    return process_cpu_seconds(server.process.proc.pid)
+
+
 async def run(args: argparse.Namespace) -> str:
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as tmp, running_broadcaster(Path(tmp)) as server, \
@@ -128,6 +146,7 @@ async def run(args: argparse.Namespace) -> str:
                     for i in range(start, min(start + 25, args.replies))))
             claude.sent.clear()
             cpu_before, started = process_cpu_seconds(pid), time.monotonic()
+            own_before, broadcaster_before = own_cpu_seconds(), _cpu_of(server)
             await asyncio.gather(*(_post(room) for room in rooms))
 
             async def completion(room: Room) -> dict[str, Any] | None:
@@ -141,14 +160,18 @@ async def run(args: argparse.Namespace) -> str:
             finals = await asyncio.gather(*(completion(room) for room in rooms))
             elapsed = time.monotonic() - started
             cpu = process_cpu_seconds(pid) - cpu_before
+            own = own_cpu_seconds() - own_before
+            broadcaster_cpu = _cpu_of(server) - broadcaster_before
             sent_at = {delta: at for at, delta in claude.sent}
             latencies: list[float] = []
+            per_room: list[list[float]] = []
             intact = 0
             for room, final in zip(rooms, finals, strict=True):
                 if final is None or final["status"] != "complete":
                     continue
                 room_latencies, whole = _latencies(room, sent_at)
                 latencies += room_latencies
+                per_room.append(room_latencies)
                 intact += whole and final["content"] == room.reply
             for room in rooms:
                 await room.listener.close()
@@ -161,7 +184,10 @@ async def run(args: argparse.Namespace) -> str:
         "p50_ms": _percentile(latencies, 0.5) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "deltas": len(latencies),
+        "p50_by_quarter_ms": _by_index(per_room),
         "app_cpu_percent": 100 * cpu / elapsed,
+        "broadcaster_cpu_percent": 100 * broadcaster_cpu / elapsed,
+        "loadgen_cpu_percent": 100 * own / elapsed,
         "seconds": elapsed,
     })
 

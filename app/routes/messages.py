@@ -13,6 +13,7 @@ from app.policies import conversation_for
 from app.routes.common import caller_socket_id, current_user, path_id
 from app.serializers import message_json
 from app.services import message_store, turns
+from app.services.chat import ReplySlot
 from app.services.events import USER_TYPING, presence_channel, typing_event
 from app.validation import Fields, read_body
 
@@ -35,15 +36,20 @@ async def post_message(request: Request) -> Response:
     fields.done()
     assert text is not None and user.id is not None
     user_id = user.id
-    retry_after = services.message_limiter.hit(user_id)
-    if retry_after is not None:
-        raise ApiError(429, "Too many messages; slow down.",
-                       headers={"Retry-After": str(retry_after)})
-    if not services.chat.reserve(user_id):
+    slot = services.chat.reserve(user_id)
+    if slot is ReplySlot.SERVER_BUSY:
+        # Shed before storing anything: the client retries later and nothing is half-done.
+        raise ApiError(503, "The server is writing as many replies as it can; try again shortly.",
+                       headers={"Retry-After": "1"})
+    if slot is ReplySlot.USER_BUSY:
         raise ApiError(429, "Too many replies are being written for you; wait for one to end.",
                        headers={"Retry-After": "2"})
     started = False
     try:
+        retry_after = services.message_limiter.hit(user_id)
+        if retry_after is not None:
+            raise ApiError(429, "Too many messages; slow down.",
+                           headers={"Retry-After": str(retry_after)})
         posted = await services.db.run(
             lambda s: turns.post_message(s, user, conversation_id, text, key)
         )

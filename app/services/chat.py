@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from app.config import Settings
@@ -19,12 +20,21 @@ from app.models import Conversation, MessageStatus
 from app.services import message_store, prompt
 from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_event, private_channel
 from app.services.llm import ReplyError, ReplyModel
+from app.services.progress import ProgressSaver
 from app.services.publisher import PusherPublisher
 from app.services.relay import ChunkRelay
 
 logger = logging.getLogger("app.chat")
 SHUTDOWN_REASON = "The server stopped before the reply was complete."
 INTERNAL_ERROR = "The reply failed because of an internal error."
+
+
+class ReplySlot(Enum):
+    """The answer to `ChatService.reserve`."""
+
+    HELD = "held"
+    USER_BUSY = "user_busy"
+    SERVER_BUSY = "server_busy"
 
 
 @dataclass
@@ -45,23 +55,31 @@ class ChatService:
         self._model = model
         self._settings = settings
         self._running: dict[int, _RunningReply] = {}
+        self._progress = ProgressSaver(db, settings.persist_interval_ms / 1000)
         # conversation id -> (channel token, replies running in it); read at every publish so a
         # rotated token takes effect mid-reply.
         self._tokens: dict[int, tuple[str, int]] = {}
         self._per_user: dict[int, int] = {}
+        self._held = 0
 
-    def reserve(self, user_id: int) -> bool:
-        """Hold one of the user's `max_replies_per_user` reply slots; False when all are taken.
+    def reserve(self, user_id: int) -> ReplySlot:
+        """Hold a reply slot for the user: one of theirs and one of the process's.
 
-        Held until the reply started with it ends, or `unreserve` when none is started.
+        `USER_BUSY` when the user has `max_replies_per_user` running, `SERVER_BUSY` when the
+        process runs `max_running_replies` (beyond that, replies would only get slower for
+        everyone). Held until the reply started with it ends, or `unreserve` when none starts.
         """
+        if self._held >= self._settings.max_running_replies:
+            return ReplySlot.SERVER_BUSY
         held = self._per_user.get(user_id, 0)
         if held >= self._settings.max_replies_per_user:
-            return False
+            return ReplySlot.USER_BUSY
         self._per_user[user_id] = held + 1
-        return True
+        self._held += 1
+        return ReplySlot.HELD
 
     def unreserve(self, user_id: int) -> None:
+        self._held = max(0, self._held - 1)
         held = self._per_user.get(user_id, 0) - 1
         if held > 0:
             self._per_user[user_id] = held
@@ -139,6 +157,7 @@ class ChatService:
             running.stop.set()
         if replies:
             await asyncio.wait([r.task for r in replies], timeout=grace_seconds)
+        await self._progress.aclose()
 
     async def _reply(
         self,
@@ -161,9 +180,7 @@ class ChatService:
                 message_id=message_id,
                 channel=lambda: self.channel(conversation_id),
                 publisher=self._publisher,
-                save_progress=lambda content, seq: self._db.run(
-                    lambda s: message_store.save_progress(s, message_id, content, seq)
-                ),
+                save_progress=lambda content, seq: self._progress.note(message_id, content, seq),
                 interval_seconds=self._settings.publish_interval_ms / 1000,
                 save_interval_seconds=self._settings.persist_interval_ms / 1000,
             )

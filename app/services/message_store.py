@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import bindparam, delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from app.models import Conversation, Message, MessageStatus, User, utcnow
@@ -100,12 +100,20 @@ def count_messages(session: Session, conversation_id: int) -> int:
     )
 
 
-def save_progress(session: Session, message_id: int, content: str, seq: int) -> None:
-    """Store the text streamed so far of a reply that is still streaming."""
+def save_progress_many(session: Session, progress: dict[int, tuple[str, int]]) -> None:
+    """Store the text streamed so far of replies still streaming: `{message_id: (content, seq)}`,
+    in one statement (executemany) and one commit; replies that ended are left as they are."""
+    if not progress:
+        return
+    now = utcnow()
+    table = Message.__table__  # type: ignore[attr-defined]
     session.execute(
-        update(Message)
-        .where(col(Message.id) == message_id, col(Message.status) == MessageStatus.STREAMING)
-        .values(content=content, seq=seq, updated_at=utcnow())
+        update(table)
+        .where(table.c.id == bindparam("message_id"),
+               table.c.status == MessageStatus.STREAMING.value)
+        .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=now),
+        [{"message_id": message_id, "new_content": content, "new_seq": seq}
+         for message_id, (content, seq) in progress.items()],
     )
     session.commit()
 

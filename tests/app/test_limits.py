@@ -21,6 +21,7 @@ LIMITS = {
     "APP_MAX_REPLIES_PER_USER": "1",
     "APP_REGISTER_LIMIT_PER_MINUTE": "4",
     "APP_LOGIN_ADDRESS_LIMIT_PER_MINUTE": "3",
+    "APP_MAX_RUNNING_REPLIES": "2",
 }
 
 
@@ -32,30 +33,34 @@ def limited_app(tmp_path_factory: pytest.TempPathFactory, shared_broadcaster: Br
         yield server
 
 
-async def test_posting_and_concurrent_replies_are_limited_per_user(
+async def test_posting_and_concurrent_replies_are_limited_per_user_and_process(
     limited_app: AppServer, fake_claude: FakeClaude
 ) -> None:
     async with httpx.AsyncClient(base_url=limited_app.base_url, timeout=10) as http:
-        user, other = await register(http), await register(http)
-        conversation = await user.new_conversation()
-        url = f"/api/conversations/{conversation['id']}/messages"
+        user, other, third = await register(http), await register(http), await register(http)
+        rooms = [await person.new_conversation() for person in (user, other, third)]
+        urls = [f"/api/conversations/{room['id']}/messages" for room in rooms]
         prompt = f"slow {uuid.uuid4().hex}"
-        fake_claude.script(Script(reply="z" * 40, chunk_size=1, delay=0.05), match=prompt)
-        assert (await user.post(url, {"message": prompt})).status_code == 202
-        busy = await user.post(url, {"message": "and another"})
+        fake_claude.script(Script(reply="z" * 30, chunk_size=1, delay=0.05), match=prompt)
+        assert (await user.post(urls[0], {"message": prompt})).status_code == 202
+        busy = await user.post(urls[0], {"message": "and another"})
         assert busy.status_code == 429 and int(busy.headers["retry-after"]) >= 1
-        # Another user is not held up by this one's running reply.
-        theirs = await other.new_conversation()
-        assert (await other.post(f"/api/conversations/{theirs['id']}/messages",
-                                 {"message": "hi"})).status_code == 202
+        # Another user is not held up by this one's running reply...
+        assert (await other.post(urls[1], {"message": prompt})).status_code == 202
+        # ...until the process runs as many replies as it may: then everyone is asked to wait.
+        shed = await third.post(urls[2], {"message": "hi"})
+        assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+        shown = (await third.get(f"/api/conversations/{rooms[2]['id']}")).json()
+        assert shown["messages"] == []  # nothing half-stored
         statuses = []
-        for _ in range(4):  # bounded: the reply ends within a few seconds
-            response = await user.post(url, {"message": "again"})
+        for _ in range(20):  # bounded: the replies end within a few seconds
+            response = await user.post(urls[0], {"message": "again"})
             statuses.append(response.status_code)
-            if response.status_code == 429 and "Too many messages" in response.text:
+            if "Too many messages" in response.text:
                 break
-            await asyncio.sleep(0.7)
-        assert statuses[-1] == 429 and "Too many messages" in response.text
+            await asyncio.sleep(0.4)
+        assert statuses[-1] == 429 and "Too many messages" in response.text, statuses
+        assert statuses.count(202) == 2  # 3 messages a minute: the first and two more
 
 
 async def test_registrations_and_sign_ins_are_limited_per_address(
