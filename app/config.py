@@ -58,6 +58,7 @@ class Settings:
     publish_timeout_seconds: float
     publish_attempts: int
     publish_connections: int
+    publish_tick_ms: int
     max_running_replies: int
     broadcast_max_data_bytes: int
     typing_limit_per_minute: int
@@ -200,6 +201,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         publish_timeout_seconds=_int(env, "APP_PUBLISH_TIMEOUT_MS", 2000, minimum=50) / 1000,
         publish_attempts=_int(env, "APP_PUBLISH_ATTEMPTS", 3, minimum=1),
         publish_connections=_int(env, "APP_PUBLISH_CONNECTIONS", 8, minimum=1),
+        publish_tick_ms=_int(env, "APP_PUBLISH_TICK_MS", 5),
         max_running_replies=_int(env, "APP_MAX_RUNNING_REPLIES", 200, minimum=1),
         broadcast_max_data_bytes=_int(env, "APP_BROADCAST_MAX_DATA_BYTES", 10_240, minimum=1024),
         typing_limit_per_minute=_int(env, "APP_TYPING_LIMIT_PER_MINUTE", 10, minimum=1),

@@ -57,6 +57,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         timeout_seconds=settings.publish_timeout_seconds,
         attempts=settings.publish_attempts,
         parallel_requests=settings.publish_connections,
+        tick_seconds=settings.publish_tick_ms / 1000,
     )
     return Services(
         settings=settings,

@@ -4,7 +4,9 @@ Starts a real broadcaster, the app (`python -m app serve`, SQLite) with the anth
 at the local Messages-streaming stand-in, which streams `--deltas` text deltas `--delta-ms` apart
 and stamps each with the time it was sent. K users register, each subscribes a WebSocket client to
 its conversation's private channel through the app's `/broadcasting/auth`, then all K post at once.
-A post the app sheds (429/503) is retried after its `Retry-After`, at most `MAX_ATTEMPTS` times.
+A post the app sheds (429/503) is retried after its `Retry-After`, and one whose connection
+dropped is retried at once with the same `Idempotency-Key` (counted as `transport_retries`), at
+most `MAX_ATTEMPTS` times.
 Prints one line:
 
     app_load replies=K completed=… intact=… shed=… p50_ms=… p99_ms=… app_cpu_percent=… …
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,7 @@ class Room:
     reply: str
     reply_id: int | None = None
     shed: int = 0
+    transport_retries: int = 0
 
 
 async def _prepare(http: httpx.AsyncClient, server: Broadcaster, claude: FakeClaude,
@@ -79,8 +83,13 @@ async def _prepare(http: httpx.AsyncClient, server: Broadcaster, claude: FakeCla
 async def _post(room: Room) -> None:
     """Post the room's prompt; a shed post waits its Retry-After and tries again (bounded)."""
     url = f"/api/conversations/{room.conversation['id']}/messages"
+    key = {"Idempotency-Key": uuid.uuid4().hex}  # retries of a dropped request stay one turn
     for _ in range(MAX_ATTEMPTS):
-        response = await room.user.post(url, {"message": room.prompt})
+        try:
+            response = await room.user.post(url, {"message": room.prompt}, headers=key)
+        except httpx.TransportError:
+            room.transport_retries += 1
+            continue
         if response.status_code == 202:
             room.reply_id = int(response.json()["assistant_message"]["id"])
             return
@@ -137,7 +146,9 @@ async def run(args: argparse.Namespace) -> str:
                                                 extra_env=args.env) as app:
         assert app.process is not None and app.process.proc is not None
         pid = app.process.proc.pid
-        limits = httpx.Limits(max_connections=args.replies + 10)
+        # Idle connections are dropped before the app's 5 s keep-alive ends, never reused as it
+        # closes them.
+        limits = httpx.Limits(max_connections=args.replies + 10, keepalive_expiry=4)
         async with httpx.AsyncClient(base_url=app.base_url, timeout=120, limits=limits) as http:
             rooms: list[Room] = []
             for start in range(0, args.replies, 25):  # bounded batches of sign-ups
@@ -181,6 +192,7 @@ async def run(args: argparse.Namespace) -> str:
         "completed": completed,
         "intact": intact,
         "shed": sum(room.shed for room in rooms),
+        "transport_retries": sum(room.transport_retries for room in rooms),
         "p50_ms": _percentile(latencies, 0.5) * 1000,
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "deltas": len(latencies),

@@ -72,7 +72,7 @@ class PusherPublisher:
     """Triggers events on one app of a Pusher-compatible server over kept-alive connections.
 
     Every event goes through one queue, sent as `batch_events` requests of up to `BATCH_SIZE`
-    events, at most `parallel_requests` at a time, after a tick of `TICK_SECONDS` unless a batch
+    events, at most `parallel_requests` at a time, after a tick of `tick_seconds` unless a batch
     is full already: the events of all running replies gather into shared batches, so the
     request rate follows the load instead of the chunk rate. A caller's `trigger` returns once
     its own events were accepted (or finally refused), so a reply never has two chunks in
@@ -80,7 +80,6 @@ class PusherPublisher:
     """
 
     BATCH_SIZE = 10  # the Pusher HTTP API's limit per batch
-    TICK_SECONDS = 0.005
 
     def __init__(
         self,
@@ -90,12 +89,14 @@ class PusherPublisher:
         attempts: int = 3,
         retry_backoff_seconds: float = 0.05,
         parallel_requests: int = 8,
+        tick_seconds: float = 0.005,
     ) -> None:
         self._settings = settings
         self._attempts = max(1, attempts)
         self._backoff = retry_backoff_seconds
         self._path = f"/apps/{settings.app_id}/batch_events"
         self._parallel = max(1, parallel_requests)
+        self._tick = tick_seconds
         # The pool holds exactly the connections the batches can use, all kept alive.
         self._client = httpx.AsyncClient(
             base_url=settings.base_url,
@@ -153,7 +154,7 @@ class PusherPublisher:
             self._wake.clear()
             if len(self._queue) < self.BATCH_SIZE:
                 # One short tick lets the chunks of all running replies share requests.
-                await asyncio.sleep(self.TICK_SECONDS)
+                await asyncio.sleep(self._tick)
             while self._queue:
                 await self._slots.acquire()
                 count = min(self.BATCH_SIZE, len(self._queue))
