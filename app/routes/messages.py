@@ -51,7 +51,8 @@ async def post_message(request: Request) -> Response:
             raise ApiError(429, "Too many messages; slow down.",
                            headers={"Retry-After": str(retry_after)})
         posted = await services.db.run(
-            lambda s: turns.post_message(s, user, conversation_id, text, key)
+            lambda s: turns.post_message(s, user, conversation_id, text, key,
+                                         services.settings.max_tokens)
         )
         if posted.created:
             services.chat.start_reply(
@@ -61,6 +62,7 @@ async def post_message(request: Request) -> Response:
                 posted.body["user_message"],
                 posted.body["assistant_message"],
                 caller_socket_id(request),
+                posted.request,
             )
             started = True
     finally:

@@ -19,7 +19,7 @@ from app.db import Database
 from app.models import Conversation, MessageStatus
 from app.services import message_store, prompt
 from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_event, private_channel
-from app.services.llm import ReplyError, ReplyModel
+from app.services.llm import ReplyError, ReplyModel, ReplyRequest
 from app.services.progress import ProgressSaver
 from app.services.publisher import PusherPublisher
 from app.services.relay import ChunkRelay
@@ -116,17 +116,19 @@ class ChatService:
         user_message: dict[str, Any],
         placeholder: dict[str, Any],
         socket_id: str | None,
+        request: ReplyRequest | None = None,
     ) -> None:
         """Announce the new turn and stream the reply into `placeholder` in a background task.
 
-        Takes over the slot `reserve(user_id)` held; it is freed when the reply ends.
+        Takes over the slot `reserve(user_id)` held; it is freed when the reply ends. `request`
+        is what to ask the model, when the caller read it already (else it is read here).
         """
         message_id = int(placeholder["id"])
         stop = asyncio.Event()
         _, count = self._tokens.get(conversation_id, (channel_token, 0))
         self._tokens[conversation_id] = (channel_token, count + 1)
         task = asyncio.create_task(
-            self._reply(conversation_id, user_message, placeholder, socket_id, stop),
+            self._reply(conversation_id, user_message, placeholder, socket_id, stop, request),
             name=f"reply-{message_id}",
         )
         self._running[message_id] = _RunningReply(task, stop)
@@ -166,16 +168,18 @@ class ChatService:
         placeholder: dict[str, Any],
         socket_id: str | None,
         stop: asyncio.Event,
+        request: ReplyRequest | None,
     ) -> None:
         message_id = int(placeholder["id"])
         limit = self._settings.broadcast_max_data_bytes
         relay: ChunkRelay | None = None
         try:
-            for message in (user_message, placeholder):
-                await self._publisher.trigger(
-                    [self.channel(conversation_id)], MESSAGE_CREATED,
-                    message_event(message, limit), socket_id,
-                )
+            # Queued in this order, so they share a batch and arrive in this order.
+            await asyncio.gather(*(
+                self._publisher.trigger([self.channel(conversation_id)], MESSAGE_CREATED,
+                                        message_event(message, limit), socket_id)
+                for message in (user_message, placeholder)
+            ))
             relay = ChunkRelay(
                 message_id=message_id,
                 channel=lambda: self.channel(conversation_id),
@@ -185,7 +189,7 @@ class ChatService:
                 save_interval_seconds=self._settings.persist_interval_ms / 1000,
             )
             relay.start()
-            status, error = await self._stream(conversation_id, message_id, relay, stop)
+            status, error = await self._stream(conversation_id, message_id, relay, stop, request)
             content, seq = await relay.close()
         except Exception:
             logger.exception("reply %s failed unexpectedly", message_id)
@@ -194,7 +198,8 @@ class ChatService:
         await self._finish(conversation_id, message_id, status, error, content, seq)
 
     async def _stream(
-        self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event
+        self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event,
+        request: ReplyRequest | None,
     ) -> tuple[MessageStatus, str | None]:
         def load(session: Any) -> Any:
             conversation = session.get(Conversation, conversation_id)
@@ -204,7 +209,8 @@ class ChatService:
                 session, conversation, message_id, self._settings.max_tokens
             )
 
-        request = await self._db.run(load)
+        if request is None:
+            request = await self._db.run(load)
         if request is None:
             return MessageStatus.FAILED, "The conversation was deleted."
 

@@ -14,7 +14,8 @@ from app.errors import not_found, validation_failed
 from app.models import Conversation, IdempotencyRecord, Message, User, utcnow
 from app.policies import conversation_for
 from app.serializers import message_json
-from app.services import message_store
+from app.services import message_store, prompt
+from app.services.llm import ReplyRequest
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class PostedTurn:
     status_code: int
     body: dict[str, Any]
     created: bool
+    # What to ask the model, read in the same session as the turn was stored (one round trip
+    # fewer per post); None for a replay.
+    request: ReplyRequest | None = None
 
 
 def request_hash(text: str) -> str:
@@ -49,7 +53,8 @@ def _replay(session: Session, user: User, conversation_id: int, key: str,
 
 
 def post_message(
-    session: Session, user: User, conversation_id: int, text: str, idempotency_key: str | None
+    session: Session, user: User, conversation_id: int, text: str, idempotency_key: str | None,
+    max_tokens: int,
 ) -> PostedTurn:
     """Store the user's message and a streaming assistant placeholder (202).
 
@@ -88,7 +93,8 @@ def post_message(
         if replay is None:
             raise
         return replay
-    return PostedTurn(202, body, created=True)
+    request = prompt.reply_request(session, conversation, placeholder.id or 0, max_tokens)
+    return PostedTurn(202, body, created=True, request=request)
 
 
 def message_in(session: Session, user: User, conversation_id: int, message_id: int) -> Message:
