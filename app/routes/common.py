@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from sqlmodel import Session
 from starlette.requests import Request
 
 from app.container import services_of
 from app.errors import not_found, unauthenticated
-from app.models import User
+from app.models import Conversation, User
+from app.policies import conversation_for
 from app.services.publisher import valid_socket_id
 
 _ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -25,6 +27,27 @@ async def current_user(request: Request) -> User:
     if user is None or user.token_version != credential.version:
         raise unauthenticated()
     return user
+
+
+async def participant(request: Request, name: str = "conversation_id") -> tuple[User, Conversation]:
+    """The signed-in user and the conversation of path parameter `name`, read in one round trip.
+
+    401 without a valid credential, 404 for a malformed or unknown id, 403 for a conversation the
+    user takes no part in. Used on the busy paths (posting, typing).
+    """
+    services = services_of(request)
+    credential = services.tokens.credential_from(request)
+    if credential is None:
+        raise unauthenticated()
+    conversation_id = path_id(request, name)
+
+    def load(session: Session) -> tuple[User, Conversation]:
+        user = session.get(User, credential.user_id)
+        if user is None or user.token_version != credential.version:
+            raise unauthenticated()
+        return user, conversation_for(session, user, conversation_id)
+
+    return await services.db.run(load)
 
 
 def path_id(request: Request, name: str) -> int:

@@ -9,8 +9,7 @@ from starlette.routing import Route
 from app.container import services_of
 from app.errors import ApiError
 from app.models import MessageStatus
-from app.policies import conversation_for
-from app.routes.common import caller_socket_id, current_user, path_id
+from app.routes.common import caller_socket_id, current_user, participant, path_id
 from app.serializers import message_json
 from app.services import message_store, turns
 from app.services.chat import ReplySlot
@@ -23,7 +22,8 @@ MAX_IDEMPOTENCY_KEY = 255
 
 async def post_message(request: Request) -> Response:
     """Store the message and start the reply (202); 429 past the user's posting limits."""
-    user = await current_user(request)
+    # Authorization comes first, so outsiders learn nothing from field errors.
+    user, conversation = await participant(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
     fields = Fields(await read_body(request))
@@ -31,8 +31,6 @@ async def post_message(request: Request) -> Response:
     key = request.headers.get("idempotency-key", "").strip() or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         fields.add_error("Idempotency-Key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters.")
-    # Authorization is checked before validation so outsiders learn nothing from field errors.
-    conversation = await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields.done()
     assert text is not None and user.id is not None
     user_id = user.id
@@ -73,10 +71,9 @@ async def post_message(request: Request) -> Response:
 
 
 async def typing(request: Request) -> Response:
-    user = await current_user(request)
+    user, conversation = await participant(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
-    conversation = await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields = Fields(await read_body(request))
     is_typing = fields.boolean("is_typing")
     fields.done()
