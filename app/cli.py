@@ -8,6 +8,7 @@ import os
 import sys
 
 from app.config import ConfigError, Settings, load_settings
+from broadcaster.logs import KeyValueFormatter
 
 logger = logging.getLogger("app")
 
@@ -31,13 +32,36 @@ def _warn_about_generated_secrets(settings: Settings) -> None:
         logger.warning("ANTHROPIC_API_KEY is not set: replies come from the offline demo model")
 
 
+def _safe_url(database_url: str) -> str:
+    """The URL with its password masked, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:
+        return database_url.split(":", 1)[0] + ":…"
+
+
+def _scrub(text: str, database_url: str) -> str:
+    """`text` with the URL's password (if any) masked, whatever the driver put in its message."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(database_url).password
+    except Exception:
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status (2 for configuration errors)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("APP_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # One structured format for both services: the broadcaster's `key=value` lines.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("APP_LOG_LEVEL", "INFO").upper())
     # One line per publish or per migration step would drown the log.
     for chatty in ("httpx", "httpcore", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -59,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = prepare_database(settings)
     except Exception as exc:
-        print(f"chat-app: cannot prepare the database at {settings.database_url}: {exc}",
-              file=sys.stderr)
+        print(f"chat-app: cannot prepare the database at {_safe_url(settings.database_url)}:"
+              f" {_scrub(str(exc), settings.database_url)}", file=sys.stderr)
         return 1
     uvicorn.run(
         create_app(settings, db),

@@ -57,9 +57,18 @@ class Settings:
     persist_interval_ms: int
     publish_timeout_seconds: float
     publish_attempts: int
+    publish_connections: int
+    publish_tick_ms: int
+    max_running_replies: int
     broadcast_max_data_bytes: int
     typing_limit_per_minute: int
     login_attempts_per_minute: int
+    login_address_limit_per_minute: int
+    register_limit_per_minute: int
+    message_limit_per_minute: int
+    max_replies_per_user: int
+    max_body_bytes: int
+    hashing_concurrency: int
     demo_token_delay_ms: int
     seed_demo: bool
     ui_dist: Path
@@ -142,6 +151,15 @@ def _models(env: Mapping[str, str]) -> tuple[tuple[str, ...], str]:
     return models, default
 
 
+def _seed_demo(env: Mapping[str, str], production: bool) -> bool:
+    """The demo account (public password) only on request, and never in production."""
+    seed = _bool(env, "APP_SEED_DEMO", False)
+    if seed and production:
+        raise ConfigError("APP_SEED_DEMO must not be set when APP_ENV=production"
+                          " (the demo account's password is public)")
+    return seed
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build and validate the settings from `env`; raise `ConfigError` on the first mistake."""
     environment = _text(env, "APP_ENV", "development").lower()
@@ -182,10 +200,20 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         persist_interval_ms=_int(env, "APP_PERSIST_INTERVAL_MS", 1000, minimum=10),
         publish_timeout_seconds=_int(env, "APP_PUBLISH_TIMEOUT_MS", 2000, minimum=50) / 1000,
         publish_attempts=_int(env, "APP_PUBLISH_ATTEMPTS", 3, minimum=1),
+        publish_connections=_int(env, "APP_PUBLISH_CONNECTIONS", 8, minimum=1),
+        publish_tick_ms=_int(env, "APP_PUBLISH_TICK_MS", 5),
+        max_running_replies=_int(env, "APP_MAX_RUNNING_REPLIES", 200, minimum=1),
         broadcast_max_data_bytes=_int(env, "APP_BROADCAST_MAX_DATA_BYTES", 10_240, minimum=1024),
         typing_limit_per_minute=_int(env, "APP_TYPING_LIMIT_PER_MINUTE", 10, minimum=1),
         login_attempts_per_minute=_int(env, "APP_LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1),
+        login_address_limit_per_minute=_int(env, "APP_LOGIN_ADDRESS_LIMIT_PER_MINUTE", 30,
+                                            minimum=1),
+        register_limit_per_minute=_int(env, "APP_REGISTER_LIMIT_PER_MINUTE", 10, minimum=1),
+        message_limit_per_minute=_int(env, "APP_MESSAGE_LIMIT_PER_MINUTE", 30, minimum=1),
+        max_replies_per_user=_int(env, "APP_MAX_REPLIES_PER_USER", 3, minimum=1),
+        max_body_bytes=_int(env, "APP_MAX_BODY_BYTES", 1024 * 1024, minimum=64 * 1024),
+        hashing_concurrency=_int(env, "APP_HASHING_CONCURRENCY", 2, minimum=1),
         demo_token_delay_ms=_int(env, "APP_DEMO_TOKEN_DELAY_MS", 40),
-        seed_demo=_bool(env, "APP_SEED_DEMO", environment == "development"),
+        seed_demo=_seed_demo(env, production),
         ui_dist=ui_dist,
     )

@@ -24,6 +24,9 @@ class Services:
     chat: ChatService
     typing_limiter: SlidingWindowLimiter
     login_limiter: SlidingWindowLimiter
+    login_address_limiter: SlidingWindowLimiter
+    register_limiter: SlidingWindowLimiter
+    message_limiter: SlidingWindowLimiter
 
 
 def services_of(request: Request) -> Services:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.models import Conversation, Message, User
+from app.models import Conversation, Message, MessageStatus, User
+from app.services.events import channel_stem
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -28,14 +29,16 @@ def message_json(message: Message, author: User | None = None) -> dict[str, Any]
         "conversation_id": message.conversation_id,
         "role": message.role,
         "content": message.content,
-        "status": message.status,
-        "is_streaming": message.is_streaming,
+        "status": MessageStatus(message.status).value,
+        # Derived, for clients that read it (the seed has it); `status` is the record.
+        "is_streaming": message.status == MessageStatus.STREAMING,
         "seq": message.seq,
         "error": message.error,
         "user_id": message.user_id,
         "user_name": author.name if author is not None else None,
         "metadata": message.meta,
         "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
         "completed_at": iso(message.completed_at),
     }
 
@@ -52,8 +55,11 @@ def conversation_json(
         "model": conversation.model,
         "system_prompt": conversation.system_prompt,
         "owner_id": conversation.owner_id,
+        "user_id": conversation.owner_id,  # the seed's name for the owner
         "metadata": conversation.meta,
         "messages_count": messages_count,
+        # Only participants ever see this: it is what makes the channel names unguessable.
+        "channel": channel_stem(conversation.id or 0, conversation.channel_token),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
     }

@@ -1,4 +1,4 @@
-"""Reading request bodies (JSON or form) and checking fields, collecting per-field messages."""
+"""Reading request bodies (JSON; forms only where pusher-js sends them) and checking fields."""
 
 from __future__ import annotations
 
@@ -9,25 +9,67 @@ from typing import Any
 from starlette.requests import Request
 
 from app.errors import ApiError, validation_failed
+from app.security import BodyTooLarge
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-async def read_body(request: Request) -> dict[str, Any]:
-    """The body as a dict: JSON objects and url-encoded or multipart forms are accepted."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
-    raw = await request.body()
+MAX_JSON_DEPTH = 32
+
+
+def _check_json(value: Any) -> None:
+    """400 for nesting deeper than `MAX_JSON_DEPTH` or a lone surrogate (not storable as UTF-8)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # bounded: every item is visited once
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, "The request body is nested too deeply.")
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(400, "The request body contains an invalid character.") from None
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+async def _raw_body(request: Request) -> bytes:
+    try:
+        return await request.body()
+    except BodyTooLarge:
+        raise ApiError(413, "The request body is too large.") from None
+
+
+async def read_body(request: Request, *, allow_form: bool = False) -> dict[str, Any]:
+    """The body as a dict: a JSON object, or (only where `allow_form`) an url-encoded form.
+
+    Any other content type with a body is refused (415): forms and `text/plain` are what a
+    cross-site page can send without asking. Deep nesting and lone surrogates are 400s.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if allow_form and media_type == "application/x-www-form-urlencoded":
+        try:
+            form = await request.form()
+        except BodyTooLarge:
+            raise ApiError(413, "The request body is too large.") from None
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        _check_json(fields)
+        return fields
+    raw = await _raw_body(request)
     if not raw.strip():
         return {}
+    if media_type != "application/json":
+        raise ApiError(415, "Send the request body as application/json.")
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
+    _check_json(body)
     return body
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from app.auth import PasswordHashing, TokenIssuer
 from app.config import DEMO_MODEL_LABEL, Settings
@@ -16,12 +17,15 @@ from app.db import Database, create_db_engine, upgrade_schema
 from app.errors import ApiError, api_error_handler, http_error_handler, unexpected_error_handler
 from app.ratelimit import SlidingWindowLimiter
 from app.routes import auth, broadcasting, conversations, messages, meta, ui
+from app.security import SecurityMiddleware
 from app.services import accounts, message_store
 from app.services.chat import ChatService
 from app.services.llm import ClaudeModel, DemoModel, ReplyModel
 from app.services.publisher import PusherPublisher
 
 logger = logging.getLogger("app")
+# Nobody has signed in yet: registration and login bodies are a few hundred bytes.
+ANONYMOUS_BODY_LIMIT = 64 * 1024
 
 
 def prepare_database(settings: Settings) -> Database:
@@ -52,16 +56,21 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.broadcaster,
         timeout_seconds=settings.publish_timeout_seconds,
         attempts=settings.publish_attempts,
+        parallel_requests=settings.publish_connections,
+        tick_seconds=settings.publish_tick_ms / 1000,
     )
     return Services(
         settings=settings,
         db=db,
-        passwords=PasswordHashing(),
+        passwords=PasswordHashing(settings.hashing_concurrency),
         tokens=TokenIssuer(settings.secret_key, settings.token_ttl_seconds),
         publisher=publisher,
         chat=ChatService(db, publisher, _reply_model(settings), settings),
         typing_limiter=SlidingWindowLimiter(settings.typing_limit_per_minute, 60.0),
         login_limiter=SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0),
+        login_address_limiter=SlidingWindowLimiter(settings.login_address_limit_per_minute, 60.0),
+        register_limiter=SlidingWindowLimiter(settings.register_limit_per_minute, 60.0),
+        message_limiter=SlidingWindowLimiter(settings.message_limit_per_minute, 60.0),
     )
 
 
@@ -89,6 +98,10 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
             *broadcasting.routes,
             *ui.routes,
         ],
+        middleware=[Middleware(
+            SecurityMiddleware, settings=settings,
+            anonymous_limit=ANONYMOUS_BODY_LIMIT, signed_in_limit=settings.max_body_bytes,
+        )],
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_error_handler,

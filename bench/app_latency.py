@@ -7,7 +7,8 @@ line:
     app_latency publish_p50_ms=… publish_p99_ms=… delta_to_client_p50_ms=… delta_to_client_p99_ms=…
 
 - publish: time inside `PusherPublisher.trigger` for one chunk-sized event on a kept-alive
-  connection (signing, HTTP round trip, the broadcaster's fan-out to one subscriber);
+  connection (the batch tick, signing, HTTP round trip, the broadcaster's fan-out to one
+  subscriber);
 - delta_to_client: from the stand-in writing a text delta to its socket (the SDK yields it right
   after) to the subscribed client receiving the `message.chunk` that carries it. Deltas arrive
   every `--delta-ms` (default 50 ms, above the 30 ms coalescing interval, so each delta is
@@ -71,7 +72,7 @@ async def measure_end_to_end(server: Broadcaster, claude: FakeClaude, app_url: s
         user = await register(http, "Bench")
         conversation = await user.new_conversation()
         listener = await Listener.open(server)
-        await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+        await listener.subscribe(user, f"private-{conversation['channel']}")
         for _ in range(replies):
             claude.sent.clear()
             posted = await user.post(f"/api/conversations/{conversation['id']}/messages",

@@ -12,6 +12,7 @@ export REVERB_SCHEME="${REVERB_SCHEME:-http}"
 APP_PORT="${APP_PORT:-8000}"
 mkdir -p var
 export DATABASE_URL="${DATABASE_URL:-sqlite:///var/chat.sqlite3}"
+export APP_SEED_DEMO="${APP_SEED_DEMO:-1}"  # the demo account is for local runs only
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; }

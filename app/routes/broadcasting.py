@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,7 +15,7 @@ from app.models import Conversation
 from app.policies import is_participant
 from app.routes.common import current_user
 from app.services.channel_auth import presence_auth, private_auth, user_auth
-from app.services.events import PRESENCE_PREFIX, conversation_id_of
+from app.services.events import PRESENCE_PREFIX, parse_channel
 from app.services.publisher import valid_socket_id
 from app.validation import Fields, read_body
 
@@ -26,24 +28,30 @@ async def _socket_id(fields: Fields) -> str:
 
 
 async def authorize_channel(request: Request) -> Response:
-    """Sign a subscription to `private-conversation.{id}` or `presence-conversation.{id}`.
+    """Sign a subscription to `private-`/`presence-conversation.{id}.{token}`.
 
-    403 for anyone who is neither the owner nor a member, and for any other channel name.
+    403 for anyone who is neither the owner nor a member, for a token that is not the
+    conversation's current one (it changes when someone leaves), and for any other channel name.
     """
     user = await current_user(request)
-    fields = Fields(await read_body(request))
+    fields = Fields(await read_body(request, allow_form=True))
     socket_id = await _socket_id(fields)
     channel = fields.text("channel_name", max_length=200) or ""
     fields.done()
-    conversation_id = conversation_id_of(channel)
-    if conversation_id is None:
+    parsed = parse_channel(channel)
+    if parsed is None:
         raise forbidden()
+    conversation_id, token = parsed
     services = services_of(request)
 
     def allowed(session: Session) -> bool:
         # An unknown conversation is refused like a foreign one, so ids cannot be probed.
         conversation = session.get(Conversation, conversation_id)
-        return conversation is not None and is_participant(session, user, conversation)
+        return (
+            conversation is not None
+            and hmac.compare_digest(conversation.channel_token, token)
+            and is_participant(session, user, conversation)
+        )
 
     permitted = await services.db.run(allowed)
     if not permitted:
@@ -61,7 +69,7 @@ async def authorize_channel(request: Request) -> Response:
 async def authenticate_user(request: Request) -> Response:
     """Sign `pusher:signin` for the current user (pusher-js user authentication)."""
     user = await current_user(request)
-    fields = Fields(await read_body(request))
+    fields = Fields(await read_body(request, allow_form=True))
     socket_id = await _socket_id(fields)
     fields.done()
     broadcaster = services_of(request).settings.broadcaster

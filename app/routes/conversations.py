@@ -10,6 +10,12 @@ from app.container import services_of
 from app.errors import validation_failed
 from app.routes.common import current_user, path_id
 from app.services import conversations
+from app.services.events import (
+    CONVERSATION_DELETED,
+    MEMBER_REMOVED,
+    presence_channel,
+    private_channel,
+)
 from app.validation import Fields, int_param, read_body
 
 MAX_SYSTEM_PROMPT = 10_000
@@ -61,12 +67,39 @@ async def delete_conversation(request: Request) -> Response:
     user = await current_user(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
-    streaming = await services.db.run(
+    deleted = await services.db.run(
         lambda s: conversations.delete_owned(s, user, conversation_id)
     )
-    for message_id in streaming:
+    for message_id in deleted.streaming:
         await services.chat.cancel(message_id, reason="The conversation was deleted.")
-    return JSONResponse({"deleted": True})
+    await services.publisher.trigger(
+        [private_channel(conversation_id, deleted.channel_token),
+         presence_channel(conversation_id, deleted.channel_token)],
+        CONVERSATION_DELETED, {"conversation_id": conversation_id},
+    )
+    return JSONResponse({"success": True, "deleted": True})
+
+
+async def remove_member(request: Request) -> Response:
+    """`DELETE .../members/{user_id}`: the owner removes a member, or a member leaves.
+
+    The remaining participants are told on the old channels (`member.removed`) and fetch the
+    conversation again for its new channel; the removed user's subscriptions go silent.
+    """
+    user = await current_user(request)
+    conversation_id = path_id(request, "conversation_id")
+    member_id = path_id(request, "user_id")
+    services = services_of(request)
+    removed = await services.db.run(
+        lambda s: conversations.remove_member(s, user, conversation_id, member_id)
+    )
+    services.chat.retarget(conversation_id, removed.new_token)
+    await services.publisher.trigger(
+        [private_channel(conversation_id, removed.old_token),
+         presence_channel(conversation_id, removed.old_token)],
+        MEMBER_REMOVED, {"conversation_id": conversation_id, "user_id": member_id},
+    )
+    return JSONResponse({"success": True, "conversation": removed.conversation})
 
 
 async def invite_member(request: Request) -> Response:
@@ -91,4 +124,6 @@ routes = [
     Route("/api/conversations/{conversation_id}", show_conversation, methods=["GET"]),
     Route("/api/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/api/conversations/{conversation_id}/members", invite_member, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/members/{user_id}", remove_member,
+          methods=["DELETE"]),
 ]

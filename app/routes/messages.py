@@ -8,10 +8,11 @@ from starlette.routing import Route
 
 from app.container import services_of
 from app.errors import ApiError
-from app.policies import conversation_for
-from app.routes.common import caller_socket_id, current_user, path_id
+from app.models import MessageStatus
+from app.routes.common import caller_socket_id, current_user, participant, path_id
 from app.serializers import message_json
 from app.services import message_store, turns
+from app.services.chat import ReplySlot
 from app.services.events import USER_TYPING, presence_channel, typing_event
 from app.validation import Fields, read_body
 
@@ -20,7 +21,9 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 async def post_message(request: Request) -> Response:
-    user = await current_user(request)
+    """Store the message and start the reply (202); 429 past the user's posting limits."""
+    # Authorization comes first, so outsiders learn nothing from field errors.
+    user, conversation = await participant(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
     fields = Fields(await read_body(request))
@@ -28,29 +31,49 @@ async def post_message(request: Request) -> Response:
     key = request.headers.get("idempotency-key", "").strip() or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         fields.add_error("Idempotency-Key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters.")
-    # Authorization is checked before validation so outsiders learn nothing from field errors.
-    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields.done()
-    assert text is not None
-    posted = await services.db.run(
-        lambda s: turns.post_message(s, user, conversation_id, text, key)
-    )
-    if posted.created:
-        services.chat.start_reply(
-            conversation_id,
-            posted.body["user_message"],
-            posted.body["assistant_message"],
-            caller_socket_id(request),
+    assert text is not None and user.id is not None
+    user_id = user.id
+    slot = services.chat.reserve(user_id)
+    if slot is ReplySlot.SERVER_BUSY:
+        # Shed before storing anything: the client retries later and nothing is half-done.
+        raise ApiError(503, "The server is writing as many replies as it can; try again shortly.",
+                       headers={"Retry-After": "1"})
+    if slot is ReplySlot.USER_BUSY:
+        raise ApiError(429, "Too many replies are being written for you; wait for one to end.",
+                       headers={"Retry-After": "2"})
+    started = False
+    try:
+        retry_after = services.message_limiter.hit(user_id)
+        if retry_after is not None:
+            raise ApiError(429, "Too many messages; slow down.",
+                           headers={"Retry-After": str(retry_after)})
+        posted = await services.db.run(
+            lambda s: turns.post_message(s, user, conversation_id, text, key,
+                                         services.settings.max_tokens)
         )
+        if posted.created:
+            services.chat.start_reply(
+                conversation_id,
+                conversation.channel_token,
+                user_id,
+                posted.body["user_message"],
+                posted.body["assistant_message"],
+                caller_socket_id(request),
+                posted.request,
+            )
+            started = True
+    finally:
+        if not started:
+            services.chat.unreserve(user_id)
     headers = {} if posted.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(posted.body, posted.status_code, headers=headers)
 
 
 async def typing(request: Request) -> Response:
-    user = await current_user(request)
+    user, conversation = await participant(request)
     conversation_id = path_id(request, "conversation_id")
     services = services_of(request)
-    await services.db.run(lambda s: conversation_for(s, user, conversation_id))
     fields = Fields(await read_body(request))
     is_typing = fields.boolean("is_typing")
     fields.done()
@@ -60,7 +83,7 @@ async def typing(request: Request) -> Response:
                        headers={"Retry-After": str(retry_after)})
     assert user.id is not None
     await services.publisher.trigger(
-        [presence_channel(conversation_id)],
+        [presence_channel(conversation_id, conversation.channel_token)],
         USER_TYPING,
         typing_event(user.id, user.name, is_typing),
         caller_socket_id(request),
@@ -76,7 +99,7 @@ async def cancel_reply(request: Request) -> Response:
     message = await services.db.run(
         lambda s: turns.message_in(s, user, conversation_id, message_id)
     )
-    if not message.is_streaming:
+    if message.status is not MessageStatus.STREAMING:
         raise ApiError(
             409, "This reply is not streaming.", extra={"message": message_json(message)}
         )
@@ -84,7 +107,7 @@ async def cancel_reply(request: Request) -> Response:
         # No task streams it in this process (e.g. it was left over): end it where it stands.
         await services.db.run(
             lambda s: message_store.finish_message(
-                s, message_id, status="cancelled", content=None, seq=None, error=None
+                s, message_id, status=MessageStatus.CANCELLED, content=None, seq=None, error=None
             )
         )
     final = await services.db.run(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from app.auth import PasswordHashing
-from app.models import Conversation, Message, User
+from app.models import Conversation, User
+from app.services import message_store
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -20,13 +22,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(session: Session, hashing: PasswordHashing, name: str, email: str,
-             password: str) -> User:
-    """Create a user; raise `EmailTaken` if the (case-insensitive) email is in use."""
+def register(session: Session, name: str, email: str, password_hash: str) -> User:
+    """Create a user with an argon2 `password_hash`; `EmailTaken` if the email is in use."""
     email = normalize_email(email)
     if find_by_email(session, email) is not None:
         raise EmailTaken(email)
-    user = User(name=name, email=email, password_hash=hashing.hash(password))
+    user = User(name=name, email=email, password_hash=password_hash)
     session.add(user)
     try:
         session.commit()
@@ -43,22 +44,24 @@ def find_by_email(session: Session, email: str) -> User | None:
     ).first()
 
 
-def authenticate(session: Session, hashing: PasswordHashing, email: str,
-                 password: str) -> User | None:
-    """The user whose email and password match, else None."""
-    user = find_by_email(session, email)
-    if user is None:
-        # Hash anyway so a wrong email takes as long as a wrong password.
-        hashing.hash(password)
-        return None
-    return user if hashing.verify(user.password_hash, password) else None
+def email_taken(session: Session, email: str) -> bool:
+    return find_by_email(session, email) is not None
+
+
+def revoke_tokens(session: Session, user_id: int) -> None:
+    """Invalidate every token and cookie issued to the user so far (logout)."""
+    session.execute(
+        update(User).where(col(User.id) == user_id)
+        .values(token_version=col(User.token_version) + 1)
+    )
+    session.commit()
 
 
 def seed_demo(session: Session, hashing: PasswordHashing, model: str) -> bool:
     """Create the demo user and its "Welcome" conversation unless they exist; True if created."""
     if find_by_email(session, DEMO_EMAIL) is not None:
         return False
-    user = register(session, hashing, "Demo User", DEMO_EMAIL, DEMO_PASSWORD)
+    user = register(session, "Demo User", DEMO_EMAIL, hashing.hash(DEMO_PASSWORD))
     assert user.id is not None
     conversation = Conversation(
         owner_id=user.id,
@@ -69,13 +72,9 @@ def seed_demo(session: Session, hashing: PasswordHashing, model: str) -> bool:
     session.add(conversation)
     session.flush()
     assert conversation.id is not None
-    session.add(
-        Message(
-            conversation_id=conversation.id,
-            role="assistant",
-            content="Welcome! Ask me anything: my reply streams in as it is written.",
-            status="complete",
-        )
+    message_store.add_complete(
+        session, conversation.id, "assistant",
+        "Welcome! Ask me anything: my reply streams in as it is written.",
     )
     session.commit()
     return True

@@ -1,20 +1,20 @@
-"""Signatures that let a socket join a private or presence channel or sign in (Pusher's spec)."""
+"""Signatures that let a socket join a private or presence channel or sign in (Pusher's spec).
+
+The HMAC itself is the broadcaster's (`broadcaster.protocol.signatures`): one implementation
+signs what the other verifies.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
-
-def _sign(secret: str, text: str) -> str:
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+from broadcaster.protocol import signatures
 
 
 def private_auth(key: str, secret: str, socket_id: str, channel: str) -> dict[str, str]:
     """`{"auth": "key:HMAC(socket_id:channel)"}`."""
-    return {"auth": f"{key}:{_sign(secret, f'{socket_id}:{channel}')}"}
+    return {"auth": signatures.channel_auth(key, secret, socket_id, channel)}
 
 
 def presence_auth(
@@ -24,8 +24,8 @@ def presence_auth(
     channel_data = json.dumps(
         {"user_id": user_id, "user_info": user_info}, separators=(",", ":")
     )
-    signature = _sign(secret, f"{socket_id}:{channel}:{channel_data}")
-    return {"auth": f"{key}:{signature}", "channel_data": channel_data}
+    auth = signatures.channel_auth(key, secret, socket_id, channel, channel_data)
+    return {"auth": auth, "channel_data": channel_data}
 
 
 def user_auth(
@@ -33,5 +33,5 @@ def user_auth(
 ) -> dict[str, str]:
     """`{"auth", "user_data"}` for `pusher:signin`; user_data's `id` is a string, as required."""
     user_data = json.dumps({"id": str(user_id), "user_info": user_info}, separators=(",", ":"))
-    signature = _sign(secret, f"{socket_id}::user::{user_data}")
-    return {"auth": f"{key}:{signature}", "user_data": user_data}
+    return {"auth": signatures.user_auth(key, secret, socket_id, user_data),
+            "user_data": user_data}

@@ -11,19 +11,30 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from app.config import Settings
 from app.db import Database
-from app.models import Conversation
-from app.services import message_store
+from app.models import Conversation, MessageStatus
+from app.services import message_store, prompt
 from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_event, private_channel
-from app.services.llm import ReplyError, ReplyModel
+from app.services.llm import ReplyError, ReplyModel, ReplyRequest
+from app.services.progress import ProgressSaver
 from app.services.publisher import PusherPublisher
 from app.services.relay import ChunkRelay
 
 logger = logging.getLogger("app.chat")
 SHUTDOWN_REASON = "The server stopped before the reply was complete."
+INTERNAL_ERROR = "The reply failed because of an internal error."
+
+
+class ReplySlot(Enum):
+    """The answer to `ChatService.reserve`."""
+
+    HELD = "held"
+    USER_BUSY = "user_busy"
+    SERVER_BUSY = "server_busy"
 
 
 @dataclass
@@ -44,27 +55,84 @@ class ChatService:
         self._model = model
         self._settings = settings
         self._running: dict[int, _RunningReply] = {}
+        self._progress = ProgressSaver(db, settings.persist_interval_ms / 1000)
+        # conversation id -> (channel token, replies running in it); read at every publish so a
+        # rotated token takes effect mid-reply.
+        self._tokens: dict[int, tuple[str, int]] = {}
+        self._per_user: dict[int, int] = {}
+        self._held = 0
+
+    def reserve(self, user_id: int) -> ReplySlot:
+        """Hold a reply slot for the user: one of theirs and one of the process's.
+
+        `USER_BUSY` when the user has `max_replies_per_user` running, `SERVER_BUSY` when the
+        process runs `max_running_replies` (beyond that, replies would only get slower for
+        everyone). Held until the reply started with it ends, or `unreserve` when none starts.
+        """
+        if self._held >= self._settings.max_running_replies:
+            return ReplySlot.SERVER_BUSY
+        held = self._per_user.get(user_id, 0)
+        if held >= self._settings.max_replies_per_user:
+            return ReplySlot.USER_BUSY
+        self._per_user[user_id] = held + 1
+        self._held += 1
+        return ReplySlot.HELD
+
+    def unreserve(self, user_id: int) -> None:
+        self._held = max(0, self._held - 1)
+        held = self._per_user.get(user_id, 0) - 1
+        if held > 0:
+            self._per_user[user_id] = held
+        else:
+            self._per_user.pop(user_id, None)
 
     @property
     def model_label(self) -> str:
         return self._model.label
 
+    def channel(self, conversation_id: int) -> str:
+        """The private channel of a conversation with a running reply, by its current token."""
+        return private_channel(conversation_id, self._tokens[conversation_id][0])
+
+    def retarget(self, conversation_id: int, token: str) -> None:
+        """Publish the running replies of a conversation under its new channel token."""
+        if conversation_id in self._tokens:
+            self._tokens[conversation_id] = (token, self._tokens[conversation_id][1])
+
+    def _release(self, conversation_id: int, message_id: int, user_id: int) -> None:
+        self._running.pop(message_id, None)
+        self.unreserve(user_id)
+        token, count = self._tokens.get(conversation_id, ("", 1))
+        if count <= 1:
+            self._tokens.pop(conversation_id, None)
+        else:
+            self._tokens[conversation_id] = (token, count - 1)
+
     def start_reply(
         self,
         conversation_id: int,
+        channel_token: str,
+        user_id: int,
         user_message: dict[str, Any],
         placeholder: dict[str, Any],
         socket_id: str | None,
+        request: ReplyRequest | None = None,
     ) -> None:
-        """Announce the new turn and stream the reply into `placeholder` in a background task."""
+        """Announce the new turn and stream the reply into `placeholder` in a background task.
+
+        Takes over the slot `reserve(user_id)` held; it is freed when the reply ends. `request`
+        is what to ask the model, when the caller read it already (else it is read here).
+        """
         message_id = int(placeholder["id"])
         stop = asyncio.Event()
+        _, count = self._tokens.get(conversation_id, (channel_token, 0))
+        self._tokens[conversation_id] = (channel_token, count + 1)
         task = asyncio.create_task(
-            self._reply(conversation_id, user_message, placeholder, socket_id, stop),
+            self._reply(conversation_id, user_message, placeholder, socket_id, stop, request),
             name=f"reply-{message_id}",
         )
         self._running[message_id] = _RunningReply(task, stop)
-        task.add_done_callback(lambda _t: self._running.pop(message_id, None))
+        task.add_done_callback(lambda _t: self._release(conversation_id, message_id, user_id))
 
     def is_running(self, message_id: int) -> bool:
         return message_id in self._running
@@ -91,6 +159,7 @@ class ChatService:
             running.stop.set()
         if replies:
             await asyncio.wait([r.task for r in replies], timeout=grace_seconds)
+        await self._progress.aclose()
 
     async def _reply(
         self,
@@ -99,49 +168,51 @@ class ChatService:
         placeholder: dict[str, Any],
         socket_id: str | None,
         stop: asyncio.Event,
+        request: ReplyRequest | None,
     ) -> None:
         message_id = int(placeholder["id"])
-        channel = private_channel(conversation_id)
         limit = self._settings.broadcast_max_data_bytes
         relay: ChunkRelay | None = None
         try:
-            for message in (user_message, placeholder):
-                await self._publisher.trigger(
-                    [channel], MESSAGE_CREATED, message_event(message, limit), socket_id
-                )
+            # Queued in this order, so they share a batch and arrive in this order.
+            await asyncio.gather(*(
+                self._publisher.trigger([self.channel(conversation_id)], MESSAGE_CREATED,
+                                        message_event(message, limit), socket_id)
+                for message in (user_message, placeholder)
+            ))
             relay = ChunkRelay(
                 message_id=message_id,
-                channel=channel,
+                channel=lambda: self.channel(conversation_id),
                 publisher=self._publisher,
-                save_progress=lambda content, seq: self._db.run(
-                    lambda s: message_store.save_progress(s, message_id, content, seq)
-                ),
+                save_progress=lambda content, seq: self._progress.note(message_id, content, seq),
                 interval_seconds=self._settings.publish_interval_ms / 1000,
                 save_interval_seconds=self._settings.persist_interval_ms / 1000,
             )
             relay.start()
-            status, error = await self._stream(conversation_id, message_id, relay, stop)
+            status, error = await self._stream(conversation_id, message_id, relay, stop, request)
             content, seq = await relay.close()
         except Exception:
             logger.exception("reply %s failed unexpectedly", message_id)
-            status, error = "failed", "The reply failed because of an internal error."
+            status, error = MessageStatus.FAILED, INTERNAL_ERROR
             content, seq = (relay.content, relay.seq) if relay else ("", 0)
-        await self._finish(channel, message_id, status, error, content, seq)
+        await self._finish(conversation_id, message_id, status, error, content, seq)
 
     async def _stream(
-        self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event
-    ) -> tuple[str, str | None]:
+        self, conversation_id: int, message_id: int, relay: ChunkRelay, stop: asyncio.Event,
+        request: ReplyRequest | None,
+    ) -> tuple[MessageStatus, str | None]:
         def load(session: Any) -> Any:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None:
                 return None
-            return message_store.reply_request(
+            return prompt.reply_request(
                 session, conversation, message_id, self._settings.max_tokens
             )
 
-        request = await self._db.run(load)
         if request is None:
-            return "failed", "The conversation was deleted."
+            request = await self._db.run(load)
+        if request is None:
+            return MessageStatus.FAILED, "The conversation was deleted."
 
         async def consume() -> None:
             async for delta in self._model.stream(request):
@@ -160,18 +231,19 @@ class ChatService:
         if reader.cancelled():
             running = self._running.get(message_id)
             reason = running.stop_reason if running else None
-            return ("failed", reason) if reason else ("cancelled", None)
+            return (MessageStatus.FAILED, reason) if reason else (MessageStatus.CANCELLED, None)
         failure = reader.exception()
         if failure is None:
-            return "complete", None
+            return MessageStatus.COMPLETE, None
         if isinstance(failure, ReplyError):
             logger.warning("reply %s failed: %s", message_id, failure)
-            return "failed", str(failure)
+            return MessageStatus.FAILED, str(failure)
         logger.error("reply %s failed unexpectedly", message_id, exc_info=failure)
-        return "failed", "The reply failed because of an internal error."
+        return MessageStatus.FAILED, INTERNAL_ERROR
 
     async def _finish(
-        self, channel: str, message_id: int, status: str, error: str | None, content: str, seq: int
+        self, conversation_id: int, message_id: int, status: MessageStatus, error: str | None,
+        content: str, seq: int,
     ) -> None:
         try:
             final = await self._db.run(
@@ -184,7 +256,7 @@ class ChatService:
             return
         if final is not None:
             await self._publisher.trigger(
-                [channel],
+                [self.channel(conversation_id)],
                 MESSAGE_COMPLETED,
                 message_event(final, self._settings.broadcast_max_data_bytes),
             )

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_
 from sqlmodel import Session, col, func, select
 
-from app.models import Conversation, ConversationMember, IdempotencyRecord, Message, User, utcnow
+from app.errors import ApiError, forbidden, not_found
+from app.models import (
+    Conversation,
+    ConversationMember,
+    IdempotencyRecord,
+    Message,
+    MessageStatus,
+    User,
+    new_channel_token,
+    utcnow,
+)
 from app.policies import conversation_for, owned_conversation
 from app.serializers import conversation_json
 from app.services import message_store
@@ -84,32 +95,49 @@ def create(session: Session, user: User, title: str, model: str,
 
 def show(session: Session, user: User, conversation_id: int, *, limit: int,
          before: int | None, since: int | None) -> dict[str, Any]:
-    """The conversation and a window of its messages (see the REST API docs)."""
+    """The conversation and a window of at most `limit` messages (see the REST API docs)."""
     conversation = conversation_for(session, user, conversation_id)
+    body: dict[str, Any] = {"conversation": detail_json(session, conversation)}
     if since is not None:
-        messages = message_store.messages_since(session, conversation_id, since)
+        # One more than asked for tells whether the client should ask again.
+        messages = message_store.messages_since(session, conversation_id, since, limit + 1)
+        body["has_more"] = len(messages) > limit
+        messages = messages[:limit]
     else:
         messages = message_store.latest_messages(session, conversation_id, limit, before)
-    return {
-        "conversation": detail_json(session, conversation),
-        "messages": message_store.messages_json(session, messages),
-    }
+    body["messages"] = message_store.messages_json(session, messages)
+    return body
 
 
-def delete_owned(session: Session, user: User, conversation_id: int) -> list[int]:
-    """Delete the conversation with its messages; returns the ids of replies still streaming."""
+@dataclass(frozen=True)
+class Deleted:
+    """What a deleted conversation leaves behind: replies to stop, the channel token it had."""
+
+    streaming: list[int]
+    channel_token: str
+
+
+def delete_owned(session: Session, user: User, conversation_id: int) -> Deleted:
+    """Delete the conversation with its messages; returns the replies still streaming.
+
+    Its id is never handed out again (AUTOINCREMENT on SQLite, sequences on PostgreSQL), so old
+    subscriptions cannot reach a future conversation.
+    """
     conversation = owned_conversation(session, user, conversation_id)
+    token = conversation.channel_token
     streaming = list(session.exec(
         select(Message.id).where(
-            Message.conversation_id == conversation_id, col(Message.is_streaming).is_(True)
+            Message.conversation_id == conversation_id,
+            col(Message.status) == MessageStatus.STREAMING,
         )
     ).all())
     # Explicit deletes, so no database relies on ON DELETE CASCADE being enforced.
-    for table in (Message, ConversationMember, IdempotencyRecord):
+    message_store.delete_all(session, conversation_id)
+    for table in (ConversationMember, IdempotencyRecord):
         session.execute(delete(table).where(col(table.conversation_id) == conversation_id))
     session.delete(conversation)
     session.commit()
-    return [i for i in streaming if i is not None]
+    return Deleted([i for i in streaming if i is not None], token)
 
 
 class InviteError(Exception):
@@ -141,3 +169,42 @@ def invite(session: Session, user: User, conversation_id: int, email: str) -> di
         session.add(conversation)
         session.commit()
     return detail_json(session, conversation)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A member left or was removed: the channel token before and after, and the new detail."""
+
+    old_token: str
+    new_token: str
+    conversation: dict[str, Any]
+
+
+def remove_member(session: Session, user: User, conversation_id: int, member_id: int) -> Removed:
+    """The owner removes a member, or a member leaves (`member_id` is their own id).
+
+    The channel token is replaced in the same transaction, so the removed user's subscriptions
+    (and any signature they obtained) name a channel nothing is published to any more.
+    404 for someone who is not a member; 403 for anyone else's removal by a non-owner, and for
+    the owner (who deletes the conversation instead).
+    """
+    conversation = conversation_for(session, user, conversation_id)
+    if user.id not in (member_id, conversation.owner_id):
+        raise forbidden()
+    if member_id == conversation.owner_id:
+        raise ApiError(422, "The owner cannot leave; delete the conversation instead.")
+    membership = session.exec(
+        select(ConversationMember).where(
+            ConversationMember.conversation_id == conversation_id,
+            ConversationMember.user_id == member_id,
+        )
+    ).first()
+    if membership is None:
+        raise not_found("Member")
+    old_token = conversation.channel_token
+    session.delete(membership)
+    conversation.channel_token = new_channel_token()
+    conversation.updated_at = utcnow()
+    session.add(conversation)
+    session.commit()
+    return Removed(old_token, conversation.channel_token, detail_json(session, conversation))

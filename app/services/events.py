@@ -3,32 +3,44 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_CHUNK = "message.chunk"
 MESSAGE_COMPLETED = "message.completed"
 USER_TYPING = "user.typing"
+# Sent on the channels a conversation leaves behind, so that honest clients let go of them; the
+# rotated channel token is what actually stops a client that ignores these.
+CONVERSATION_DELETED = "conversation.deleted"
+MEMBER_REMOVED = "member.removed"
 
-PRIVATE_PREFIX = "private-conversation."
-PRESENCE_PREFIX = "presence-conversation."
+PRIVATE_PREFIX = "private-"
+PRESENCE_PREFIX = "presence-"
+# `conversation.{id}.{token}`: ASCII digits only (no Unicode digits, no leading zero, < 2^63),
+# and the conversation's current 32-hex-digit channel token.
+_CHANNEL = re.compile(r"(?:private|presence)-conversation\.([1-9][0-9]{0,17})\.([0-9a-f]{32})")
 
 
-def private_channel(conversation_id: int) -> str:
-    return f"{PRIVATE_PREFIX}{conversation_id}"
+def channel_stem(conversation_id: int, token: str) -> str:
+    """The channel name without its prefix, as Laravel Echo's `private()`/`join()` take it."""
+    return f"conversation.{conversation_id}.{token}"
 
 
-def presence_channel(conversation_id: int) -> str:
-    return f"{PRESENCE_PREFIX}{conversation_id}"
+def private_channel(conversation_id: int, token: str) -> str:
+    return f"{PRIVATE_PREFIX}{channel_stem(conversation_id, token)}"
 
 
-def conversation_id_of(channel: str) -> int | None:
-    """The conversation id of one of our channels, or None for any other channel name."""
-    for prefix in (PRIVATE_PREFIX, PRESENCE_PREFIX):
-        if channel.startswith(prefix):
-            tail = channel[len(prefix) :]
-            return int(tail) if tail.isdigit() and not tail.startswith("0") else None
-    return None
+def presence_channel(conversation_id: int, token: str) -> str:
+    return f"{PRESENCE_PREFIX}{channel_stem(conversation_id, token)}"
+
+
+def parse_channel(channel: str) -> tuple[int, str] | None:
+    """(conversation id, token) of one of our channel names, or None for any other name."""
+    match = _CHANNEL.fullmatch(channel)
+    if match is None:
+        return None
+    return int(match.group(1)), match.group(2)
 
 
 def _size(data: dict[str, Any]) -> int:
@@ -62,4 +74,10 @@ def chunk_event(message_id: int, chunk: str, seq: int) -> dict[str, Any]:
 
 
 def typing_event(user_id: int, user_name: str, is_typing: bool) -> dict[str, Any]:
-    return {"user": {"id": user_id, "name": user_name}, "is_typing": is_typing}
+    """The seed's `{user_id, user_name, is_typing}`, plus `user` for clients of earlier versions."""
+    return {
+        "user_id": user_id,
+        "user_name": user_name,
+        "is_typing": is_typing,
+        "user": {"id": user_id, "name": user_name},
+    }

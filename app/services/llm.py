@@ -7,9 +7,10 @@ A model turns a `ReplyRequest` into an async stream of text deltas. Every failur
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 import anthropic
 from anthropic.types import MessageParam
@@ -81,6 +82,16 @@ def _api_message(exc: anthropic.APIError) -> str:
     return exc.message
 
 
+def _stream_error_reason(error: dict[str, Any]) -> str:
+    """The reason for an `error` event inside a stream that had started fine."""
+    kind, message = error.get("type"), str(error.get("message") or "unknown error")
+    if kind == "overloaded_error":
+        return "Claude is overloaded right now (mid-stream); try again in a moment."
+    if kind == "rate_limit_error":
+        return "Claude's rate limit was reached (mid-stream); try again in a moment."
+    return f"Claude's stream failed (mid-stream): {message}"
+
+
 class ClaudeModel:
     """Streams replies from Claude's Messages API with `anthropic.AsyncAnthropic`."""
 
@@ -97,19 +108,33 @@ class ClaudeModel:
             for turn in request.history
         ]
         try:
-            manager = self._client.messages.stream(
+            # The SDK builds, signs, retries and checks the request; the event stream itself is
+            # read raw. Its typed events (and more so the `messages.stream()` helper's snapshot
+            # of the whole message) cost more CPU per delta than the rest of the app together,
+            # and only the text deltas and the stop reason are needed here.
+            async with self._client.messages.with_streaming_response.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
                 messages=messages,
                 system=request.system_prompt or anthropic.omit,
-            )
-            async with manager as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        yield text
-                snapshot = stream.current_message_snapshot
-                if snapshot.stop_reason is None:
-                    raise ReplyError("The connection to Claude ended before the reply was done.")
+                stream=True,
+            ) as response:
+                stop_reason: str | None = None
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    kind = event.get("type")
+                    if kind == "content_block_delta":
+                        delta = event.get("delta") or {}
+                        if delta.get("type") == "text_delta" and delta.get("text"):
+                            yield str(delta["text"])
+                    elif kind == "message_delta":
+                        stop_reason = (event.get("delta") or {}).get("stop_reason")
+                    elif kind == "error":
+                        raise ReplyError(_stream_error_reason(event.get("error") or {}))
+            if stop_reason is None:
+                raise ReplyError("The connection to Claude ended before the reply was done.")
         except anthropic.APIStatusError as exc:
             raise ReplyError(_status_reason(exc)) from exc
         except anthropic.APITimeoutError as exc:

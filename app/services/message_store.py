@@ -1,18 +1,53 @@
-"""Database work for messages: creating a turn, paging, saving a streaming reply's progress."""
+"""Every write to messages, and the reads that page them: the one home of the message lifecycle.
+
+A turn's two messages are created here, a reply's progress and end are saved here, and
+messages leave with their conversation here; nothing else changes a message row.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, delete, func, or_, update
 from sqlmodel import Session, col, select
 
-from app.models import Conversation, Message, User, utcnow
+from app.models import Conversation, Message, MessageStatus, User, utcnow
 from app.serializers import message_json
-from app.services.llm import ReplyRequest, Role, Turn
 
-HISTORY_LIMIT = 200
+
+def add_turn(
+    session: Session, conversation_id: int, user_id: int, text: str, now: datetime
+) -> tuple[Message, Message]:
+    """Add the user's message and the reply's streaming placeholder (flushed, not committed:
+    the caller commits them together with whatever records the turn)."""
+    user_message = Message(
+        conversation_id=conversation_id, user_id=user_id, role="user", content=text,
+        status=MessageStatus.COMPLETE, completed_at=now, created_at=now, updated_at=now,
+    )
+    placeholder = Message(
+        conversation_id=conversation_id, user_id=None, role="assistant", content="",
+        status=MessageStatus.STREAMING, created_at=now, updated_at=now,
+    )
+    session.add(user_message)
+    session.flush()  # the user's message gets the smaller id: it sorts first at equal times
+    session.add(placeholder)
+    session.flush()
+    return user_message, placeholder
+
+
+def add_complete(session: Session, conversation_id: int, role: str, content: str) -> Message:
+    """Add a finished message (e.g. a welcome note); the caller commits."""
+    message = Message(conversation_id=conversation_id, role=role, content=content,
+                      status=MessageStatus.COMPLETE, completed_at=utcnow())
+    session.add(message)
+    return message
+
+
+def delete_all(session: Session, conversation_id: int) -> None:
+    """Delete a conversation's messages (explicitly: no reliance on ON DELETE CASCADE)."""
+    session.execute(delete(Message).where(col(Message.conversation_id) == conversation_id))
 
 
 def messages_json(session: Session, messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -41,13 +76,18 @@ def latest_messages(
     return list(reversed(newest))
 
 
-def messages_since(session: Session, conversation_id: int, since_id: int) -> list[Message]:
-    """Messages after `since_id`, plus any still streaming (for catch-up after a reconnect)."""
+def messages_since(
+    session: Session, conversation_id: int, since_id: int, limit: int
+) -> list[Message]:
+    """Up to `limit` messages after `since_id`, plus any still streaming, oldest first.
+
+    For catch-up after a reconnect; callers ask again from the newest id they got.
+    """
     query = select(Message).where(
         Message.conversation_id == conversation_id,
-        or_(col(Message.id) > since_id, col(Message.is_streaming).is_(True)),
+        or_(col(Message.id) > since_id, col(Message.status) == MessageStatus.STREAMING),
     )
-    return list(session.exec(_ordered(query)).all())
+    return list(session.exec(_ordered(query).limit(limit)).all())
 
 
 def count_messages(session: Session, conversation_id: int) -> int:
@@ -60,49 +100,20 @@ def count_messages(session: Session, conversation_id: int) -> int:
     )
 
 
-def reply_request(
-    session: Session, conversation: Conversation, placeholder_id: int, max_tokens: int
-) -> ReplyRequest:
-    """What to ask the model for the reply `placeholder_id`: the conversation before it.
-
-    Failed and empty replies are left out, system messages join the system prompt, and turns of
-    the same role are merged so the roles alternate as the Messages API expects.
-    """
-    query = select(Message).where(
-        Message.conversation_id == conversation.id, col(Message.id) < placeholder_id
-    )
-    rows = session.exec(
-        query.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(HISTORY_LIMIT)
-    ).all()
-    system_parts = [conversation.system_prompt] if conversation.system_prompt else []
-    turns: list[Turn] = []
-    for message in reversed(rows):
-        if not message.content.strip() or message.status == "failed":
-            continue
-        if message.role == "system":
-            system_parts.append(message.content)
-            continue
-        role: Role = "user" if message.role == "user" else "assistant"
-        if turns and turns[-1].role == role:
-            turns[-1] = Turn(role, f"{turns[-1].content}\n\n{message.content}")
-        else:
-            turns.append(Turn(role, message.content))
-    while turns and turns[0].role != "user":
-        turns.pop(0)
-    return ReplyRequest(
-        model=conversation.model,
-        system_prompt="\n\n".join(system_parts) or None,
-        history=turns,
-        max_tokens=max_tokens,
-    )
-
-
-def save_progress(session: Session, message_id: int, content: str, seq: int) -> None:
-    """Store the text streamed so far of a reply that is still streaming."""
+def save_progress_many(session: Session, progress: dict[int, tuple[str, int]]) -> None:
+    """Store the text streamed so far of replies still streaming: `{message_id: (content, seq)}`,
+    in one statement (executemany) and one commit; replies that ended are left as they are."""
+    if not progress:
+        return
+    now = utcnow()
+    table = Message.__table__  # type: ignore[attr-defined]
     session.execute(
-        update(Message)
-        .where(col(Message.id) == message_id, col(Message.is_streaming).is_(True))
-        .values(content=content, seq=seq, updated_at=utcnow())
+        update(table)
+        .where(table.c.id == bindparam("message_id"),
+               table.c.status == MessageStatus.STREAMING.value)
+        .values(content=bindparam("new_content"), seq=bindparam("new_seq"), updated_at=now),
+        [{"message_id": message_id, "new_content": content, "new_seq": seq}
+         for message_id, (content, seq) in progress.items()],
     )
     session.commit()
 
@@ -111,7 +122,7 @@ def finish_message(
     session: Session,
     message_id: int,
     *,
-    status: str,
+    status: MessageStatus,
     content: str | None,
     seq: int | None,
     error: str | None,
@@ -121,13 +132,12 @@ def finish_message(
     `content`/`seq` None keep what is stored (used when no stream is running any more).
     """
     message = session.get(Message, message_id)
-    if message is None or not message.is_streaming:
+    if message is None or message.status is not MessageStatus.STREAMING:
         return None
     now = utcnow()
     if content is not None and seq is not None:
         message.content, message.seq = content, seq
     message.status = status
-    message.is_streaming = False
     message.error = error
     message.completed_at = now
     message.updated_at = now
@@ -145,10 +155,9 @@ def fail_interrupted(session: Session) -> int:
     now = utcnow()
     result = session.execute(
         update(Message)
-        .where(col(Message.is_streaming).is_(True))
+        .where(col(Message.status) == MessageStatus.STREAMING)
         .values(
-            is_streaming=False,
-            status="failed",
+            status=MessageStatus.FAILED,
             error="The server restarted before the reply was complete.",
             completed_at=now,
             updated_at=now,

@@ -7,8 +7,7 @@ callers carry on and clients catch up over the REST API.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import contextlib
 import json
 import logging
 import re
@@ -22,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from app.config import BroadcasterSettings
+from broadcaster.protocol import signatures
 
 logger = logging.getLogger("app.publisher")
 _SOCKET_ID = re.compile(r"^\d+\.\d+$")
@@ -37,16 +37,13 @@ def signed_query(
 ) -> str:
     """The query string of a Pusher HTTP API call, `auth_signature` included.
 
-    The string to sign is `METHOD\\nPATH\\nsorted params` (keys sorted, values not URL-escaped);
-    `body_md5` is part of it whenever there is a body.
+    Signed by the broadcaster's own `signatures` module; `body_md5` is signed whenever there is
+    a body.
     """
     params = {"auth_key": key, "auth_timestamp": str(timestamp), "auth_version": "1.0"}
     if body:
-        params["body_md5"] = hashlib.md5(body).hexdigest()
-    to_sign = "&".join(f"{name}={params[name]}" for name in sorted(params))
-    signature = hmac.new(
-        secret.encode(), f"{method}\n{path}\n{to_sign}".encode(), hashlib.sha256
-    ).hexdigest()
+        params["body_md5"] = signatures.body_md5(body)
+    signature = signatures.sign_api_request(secret, method, path, params)
     query = "&".join(f"{name}={quote(params[name], safe='')}" for name in sorted(params))
     return f"{query}&auth_signature={signature}"
 
@@ -62,8 +59,27 @@ class PublishStats:
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
+@dataclass
+class _Queued:
+    """One event for one channel, waiting for a batch; `done` resolves to accepted or not."""
+
+    item: dict[str, Any]
+    done: asyncio.Future[bool]
+    queued_at: float
+
+
 class PusherPublisher:
-    """Triggers events on one app of a Pusher-compatible server over kept-alive connections."""
+    """Triggers events on one app of a Pusher-compatible server over kept-alive connections.
+
+    Every event goes through one queue, sent as `batch_events` requests of up to `BATCH_SIZE`
+    events, at most `parallel_requests` at a time, after a tick of `tick_seconds` unless a batch
+    is full already: the events of all running replies gather into shared batches, so the
+    request rate follows the load instead of the chunk rate. A caller's `trigger` returns once
+    its own events were accepted (or finally refused), so a reply never has two chunks in
+    flight and order is kept.
+    """
+
+    BATCH_SIZE = 10  # the Pusher HTTP API's limit per batch
 
     def __init__(
         self,
@@ -72,19 +88,30 @@ class PusherPublisher:
         timeout_seconds: float = 2.0,
         attempts: int = 3,
         retry_backoff_seconds: float = 0.05,
+        parallel_requests: int = 8,
+        tick_seconds: float = 0.005,
     ) -> None:
         self._settings = settings
         self._attempts = max(1, attempts)
         self._backoff = retry_backoff_seconds
-        self._path = f"/apps/{settings.app_id}/events"
+        self._path = f"/apps/{settings.app_id}/batch_events"
+        self._parallel = max(1, parallel_requests)
+        self._tick = tick_seconds
+        # The pool holds exactly the connections the batches can use, all kept alive.
         self._client = httpx.AsyncClient(
             base_url=settings.base_url,
             timeout=httpx.Timeout(timeout_seconds),
             limits=httpx.Limits(
-                max_connections=32, max_keepalive_connections=16, keepalive_expiry=60
+                max_connections=self._parallel, max_keepalive_connections=self._parallel,
+                keepalive_expiry=60,
             ),
             headers={"content-type": "application/json"},
         )
+        self._queue: deque[_Queued] = deque()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(self._parallel)
+        self._flusher: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.stats = PublishStats()
 
     async def trigger(
@@ -96,35 +123,77 @@ class PusherPublisher:
     ) -> bool:
         """Publish `event` with `data` (JSON-encoded) to `channels`, excluding `socket_id`.
 
-        Returns True once the server accepted it; False after the bounded retries failed or on a
-        refusal that retrying cannot fix (4xx). Never raises for network or server errors.
+        Returns True once the server accepted it on every channel; False after the bounded
+        retries failed or on a refusal that retrying cannot fix (4xx). Never raises for network
+        or server errors.
         """
-        payload: dict[str, Any] = {
-            "name": event,
-            "channels": list(channels),
-            "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-        }
-        if valid_socket_id(socket_id):
-            payload["socket_id"] = socket_id
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        started = time.perf_counter()
-        for attempt in range(self._attempts):
-            if attempt:
-                self.stats.retries += 1
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-            outcome = await self._send(body)
-            if outcome is None:
-                self.stats.published += 1
-                self.stats.durations.append(time.perf_counter() - started)
-                return True
-            retryable, error = outcome
-            self.stats.last_error = error
-            if not retryable:
-                break
-        self.stats.failed += 1
-        logger.warning("publish of %s to %s failed: %s", event, ",".join(channels),
-                       self.stats.last_error)
-        return False
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[bool]] = []
+        now = time.perf_counter()
+        for channel in channels:
+            item: dict[str, Any] = {"name": event, "channel": channel, "data": encoded}
+            if valid_socket_id(socket_id):
+                item["socket_id"] = socket_id
+            done: asyncio.Future[bool] = loop.create_future()
+            self._queue.append(_Queued(item, done, now))
+            waiting.append(done)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="publisher-flush")
+        self._wake.set()
+        accepted = all(await asyncio.gather(*waiting))
+        if not accepted:
+            logger.warning("publish of %s to %s failed: %s", event, ",".join(channels),
+                           self.stats.last_error)
+        return accepted
+
+    async def _flush(self) -> None:
+        """Send what is queued as batches, `parallel_requests` at a time; runs until closed."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if len(self._queue) < self.BATCH_SIZE:
+                # One short tick lets the chunks of all running replies share requests.
+                await asyncio.sleep(self._tick)
+            while self._queue:
+                await self._slots.acquire()
+                count = min(self.BATCH_SIZE, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(count)]
+                task = asyncio.create_task(self._send_batch(batch))
+                self._in_flight.add(task)
+                task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    async def _send_batch(self, batch: list[_Queued]) -> None:
+        body = json.dumps({"batch": [q.item for q in batch]}, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+        accepted = False
+        try:
+            for attempt in range(self._attempts):
+                if attempt:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+                outcome = await self._send(body)
+                if outcome is None:
+                    accepted = True
+                    break
+                retryable, error = outcome
+                self.stats.last_error = error
+                if not retryable:
+                    break
+        finally:
+            now = time.perf_counter()
+            if accepted:
+                self.stats.published += len(batch)
+                self.stats.durations.extend(now - q.queued_at for q in batch)
+            else:
+                self.stats.failed += len(batch)
+            for queued in batch:
+                if not queued.done.done():
+                    queued.done.set_result(accepted)
 
     async def _send(self, body: bytes) -> tuple[bool, str] | None:
         """None on success, else (worth retrying, reason)."""
@@ -141,4 +210,13 @@ class PusherPublisher:
         return response.status_code >= 500 or response.status_code == 429, reason
 
     async def aclose(self) -> None:
+        """Send what is queued (bounded by the request timeouts), then close the connections."""
+        if self._flusher is not None:
+            for _ in range(100):  # bounded: each round waits for the batches in flight
+                if not self._queue and not self._in_flight:
+                    break
+                await asyncio.sleep(0.05)
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
         await self._client.aclose()

@@ -23,13 +23,17 @@ logger = logging.getLogger("app.relay")
 
 
 class ChunkRelay:
-    """Coalesces, numbers, publishes and periodically saves the chunks of one message."""
+    """Coalesces, numbers, publishes and periodically saves the chunks of one message.
+
+    `channel` is asked before every publish: the conversation's channel changes when a member
+    leaves, and no chunk may go to the old one after that.
+    """
 
     def __init__(
         self,
         *,
         message_id: int,
-        channel: str,
+        channel: Callable[[], str],
         publisher: PusherPublisher,
         save_progress: SaveProgress,
         interval_seconds: float,
@@ -97,7 +101,7 @@ class ChunkRelay:
             self.seq += 1
             self.content += piece
             await self._publisher.trigger(
-                [self._channel], MESSAGE_CHUNK, chunk_event(self._message_id, piece, self.seq)
+                [self._channel()], MESSAGE_CHUNK, chunk_event(self._message_id, piece, self.seq)
             )
         now = time.monotonic()
         saving = self._save_task is not None and not self._save_task.done()

@@ -80,6 +80,7 @@ export const api = {
   },
   deleteConversation: (id) => request("DELETE", `/api/conversations/${id}`),
   invite: (id, email) => request("POST", `/api/conversations/${id}/members`, { body: { email } }),
+  removeMember: (id, userId) => request("DELETE", `/api/conversations/${id}/members/${userId}`),
   sendMessage: (id, message, idempotencyKey) =>
     request("POST", `/api/conversations/${id}/messages`, {
       body: { message },

@@ -38,7 +38,9 @@ export function openRoom(id, me, realtime) {
     liveError: null,
   });
   const echo = realtime.echo;
-  const channelName = `conversation.${id}`;
+  // `conversation.{id}.{token}` from the app; the token changes when someone leaves, and then
+  // the old channel goes silent, so the room moves to the new one.
+  let channelName = null;
   const typingTimers = new Map();
   const notifier = createTypingNotifier((isTyping) => api.typing(id, isTyping));
   let closed = false;
@@ -54,8 +56,9 @@ export function openRoom(id, me, realtime) {
     room.typists = room.typists.filter((u) => u.id !== userId);
   }
 
-  function noteTyping({ user, is_typing: isTyping }) {
-    if (!user || user.id === me.id) return;
+  function noteTyping({ user_id: userId, user_name: userName, is_typing: isTyping }) {
+    if (!userId || userId === me.id) return;
+    const user = { id: userId, name: userName };
     forgetTypist(user.id);
     if (!isTyping) return;
     room.typists = [...room.typists, user];
@@ -88,13 +91,14 @@ export function openRoom(id, me, realtime) {
         const data = await api.conversation(id, { since: feed.sinceId() });
         if (closed) return;
         room.conversation = data.conversation;
+        if (channelName && data.conversation.channel !== channelName) moveTo(data.conversation.channel);
         for (const message of data.messages) feed.upsert(message);
+        if (data.has_more) again = true; // the app sends at most a page at a time
       } while (again && !closed);
     })()
       .catch((error) => {
         if (error.status === 403 || error.status === 404) {
-          room.phase = "error";
-          room.error = { status: error.status, message: error.message };
+          lost(error.status, error.message);
         }
       })
       .finally(() => {
@@ -112,9 +116,33 @@ export function openRoom(id, me, realtime) {
     }, 250);
   }
 
+  function leaveChannel() {
+    if (channelName) echo.leave(channelName);
+    channelName = null;
+  }
+
+  /** Access ended (the conversation was deleted or this user removed): stop listening. */
+  function lost(status, message) {
+    leaveChannel();
+    room.present = [];
+    room.phase = "error";
+    room.error = { status, message };
+  }
+
+  function moveTo(channel) {
+    leaveChannel();
+    channelName = channel;
+    subscribe();
+  }
+
   function subscribe() {
     echo
       .private(channelName)
+      .listen(".conversation.deleted", () => lost(404, "This conversation was deleted."))
+      .listen(".member.removed", ({ user_id: userId }) => {
+        if (userId === me.id) lost(403, "You are no longer a member of this conversation.");
+        else catchUp(); // the conversation now has a new channel; catching up moves there
+      })
       .listen(".message.created", ({ message }) => {
         feed.upsert(message);
         if (message.user_id) forgetTypist(message.user_id);
@@ -181,6 +209,7 @@ export function openRoom(id, me, realtime) {
       room.conversation = data.conversation;
       feed.reset(data.messages);
       room.phase = "ready";
+      channelName = data.conversation.channel;
       subscribe();
     } catch (error) {
       if (closed) return;
@@ -238,6 +267,16 @@ export function openRoom(id, me, realtime) {
       const { conversation } = await api.invite(id, email);
       room.conversation = conversation;
     },
+    /** Remove a member (owner), or leave (`userId` is this user). */
+    async removeMember(userId) {
+      const { conversation } = await api.removeMember(id, userId);
+      if (userId === me.id) {
+        lost(403, "You left this conversation.");
+        return;
+      }
+      room.conversation = conversation;
+      moveTo(conversation.channel);
+    },
     streamingReply() {
       return feed.streaming().find((m) => m.role === "assistant") ?? null;
     },
@@ -249,7 +288,7 @@ export function openRoom(id, me, realtime) {
       clearInterval(pollTimer);
       clearTimeout(retryTimer);
       for (const timer of typingTimers.values()) clearTimeout(timer);
-      echo.leave(channelName);
+      leaveChannel();
     },
   });
 }

@@ -72,9 +72,13 @@ async def test_the_session_cookie_works_on_every_endpoint(chat_app: AppServer) -
         listed = (await browser.get("/api/conversations")).json()["data"]
         assert [c["title"] for c in listed] == ["by cookie"]
         auth = await browser.post("/broadcasting/auth", data={
-            "socket_id": "1.2", "channel_name": f"private-conversation.{listed[0]['id']}"})
+            "socket_id": "1.2", "channel_name": f"private-{listed[0]['channel']}"})
         assert auth.status_code == 200 and auth.json()["auth"].startswith("app-key:")
-        assert (await browser.post("/api/logout")).status_code == 200
+        cookie = browser.cookies["chat_session"]
+        assert (await browser.post("/api/logout", json={})).status_code == 200
+        assert (await browser.get("/api/me")).status_code == 401
+        # Logout revoked the cookie itself, not only the browser's copy of it.
+        browser.cookies.set("chat_session", cookie)
         assert (await browser.get("/api/me")).status_code == 401
         browser.cookies.set("chat_session", "tampered.value")
         assert (await browser.get("/api/me")).status_code == 401

@@ -108,7 +108,7 @@ async def test_delete_removes_the_conversation_and_its_messages(http: httpx.Asyn
     await user.post(f"{base}/messages", {"message": "soon gone"},
                     headers={"Idempotency-Key": "k1"})
     deleted = await user.delete(base)
-    assert deleted.status_code == 200 and deleted.json() == {"deleted": True}
+    assert deleted.status_code == 200 and deleted.json() == {"success": True, "deleted": True}
     assert (await user.get(base)).status_code == 404
     assert (await user.post(f"{base}/messages", {"message": "x"})).status_code == 404
     assert (await user.get("/api/conversations")).json()["meta"]["total"] == 0

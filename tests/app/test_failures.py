@@ -43,7 +43,7 @@ async def test_claude_failures_end_the_reply_as_failed_with_a_reason(
     user = await register(http)
     conversation = await user.new_conversation()
     listener = await Listener.open(shared_broadcaster)
-    await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+    await listener.subscribe(user, f"private-{conversation['channel']}")
     prompt = f"fail please {uuid.uuid4().hex}"
     fake_claude.script(script, match=prompt)
     posted = await user.post(f"/api/conversations/{conversation['id']}/messages",

@@ -68,7 +68,7 @@ async def test_relay_coalesces_numbers_and_saves_chunks(shared_broadcaster: Broa
     async def save(content: str, seq: int) -> None:
         saved.append((content, seq))
 
-    relay = ChunkRelay(message_id=9, channel="relay-test", publisher=publisher,
+    relay = ChunkRelay(message_id=9, channel=lambda: "relay-test", publisher=publisher,
                        save_progress=save, interval_seconds=0.03, save_interval_seconds=0.1)
     relay.start()
     deltas = [f"d{i};" for i in range(200)]

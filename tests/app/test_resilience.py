@@ -42,7 +42,7 @@ async def test_reply_completes_and_is_stored_when_the_broadcaster_dies(
             user = await register(http)
             conversation = await user.new_conversation()
             listener = await Listener.open(broadcaster)
-            await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+            await listener.subscribe(user, f"private-{conversation['channel']}")
             posted = await user.post(f"/api/conversations/{conversation['id']}/messages",
                                      {"message": "tell me a long story"})
             reply_id = posted.json()["assistant_message"]["id"]

@@ -65,7 +65,7 @@ async def test_demo_mode_streams_a_labelled_reply_to_the_seeded_user(
             user = ApiUser(http, login.json()["token"], login.json()["user"]["id"], "Demo",
                            "demo@example.com")
             listener = await Listener.open(broadcaster)
-            await listener.subscribe(user, f"private-conversation.{rooms[0]['id']}")
+            await listener.subscribe(user, f"private-{rooms[0]['channel']}")
             posted = await http.post(f"/api/conversations/{rooms[0]['id']}/messages",
                                      json={"message": "Hello demo"}, headers=headers)
             reply_id = posted.json()["assistant_message"]["id"]

@@ -24,7 +24,7 @@ async def test_sending_dispatches_events_to_the_room(
 ) -> None:
     owner, guest = await register(http, "Owner"), await register(http, "Guest")
     conversation = await owner.new_conversation()
-    channel = f"private-conversation.{conversation['id']}"
+    channel = f"private-{conversation['channel']}"
     invited = await owner.post(f"/api/conversations/{conversation['id']}/members",
                                {"email": guest.email})
     assert invited.status_code == 201, invited.text
@@ -74,7 +74,7 @@ async def test_claude_gets_the_history_model_and_system_prompt(
         model="claude-haiku-4-5", system_prompt="Answer in French."
     )
     listener = await Listener.open(shared_broadcaster)
-    await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+    await listener.subscribe(user, f"private-{conversation['channel']}")
     first, second = unique("First question"), unique("Second question")
     fake_claude.script(Script(reply="Première réponse."), match=first)
     fake_claude.script(Script(reply="Deuxième réponse."), match=second)
@@ -130,7 +130,7 @@ async def test_since_returns_the_text_so_far_and_the_seq_to_continue_from(
     user = await register(http)
     conversation = await user.new_conversation()
     listener = await Listener.open(shared_broadcaster)
-    await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+    await listener.subscribe(user, f"private-{conversation['channel']}")
     prompt = unique("Long answer please")
     reply = "".join(f"word{i} " for i in range(60))
     fake_claude.script(Script(reply=reply, chunk_size=6, delay=0.05), match=prompt)
@@ -165,7 +165,7 @@ async def test_cancel_stops_the_reply_and_keeps_the_text_so_far(
     user = await register(http)
     conversation = await user.new_conversation()
     listener = await Listener.open(shared_broadcaster)
-    await listener.subscribe(user, f"private-conversation.{conversation['id']}")
+    await listener.subscribe(user, f"private-{conversation['channel']}")
     prompt = unique("Never ending story")
     reply = "once upon a time " * 100
     fake_claude.script(Script(reply=reply, chunk_size=5, delay=0.05), match=prompt)
@@ -197,7 +197,7 @@ async def test_typing_reaches_the_others_on_presence_and_is_rate_limited(
     owner, guest = await register(http, "Typist"), await register(http, "Reader")
     conversation = await owner.new_conversation()
     await owner.post(f"/api/conversations/{conversation['id']}/members", {"email": guest.email})
-    channel = f"presence-conversation.{conversation['id']}"
+    channel = f"presence-{conversation['channel']}"
     typist, reader = await Listener.open(shared_broadcaster), await Listener.open(
         shared_broadcaster)
     joined = await typist.subscribe(owner, channel)
@@ -210,7 +210,9 @@ async def test_typing_reaches_the_others_on_presence_and_is_rate_limited(
     assert response.status_code == 200, response.text
     event = await reader.wait_for(lambda e: e["event"] == "user.typing")
     assert event["channel"] == channel
-    assert event["data"] == {"user": {"id": owner.id, "name": "Typist"}, "is_typing": True}
+    # The seed's fields, plus `user` for earlier clients.
+    assert event["data"] == {"user_id": owner.id, "user_name": "Typist", "is_typing": True,
+                             "user": {"id": owner.id, "name": "Typist"}}
 
     statuses = [(await owner.post(url, {"is_typing": False}, socket_id=typist.socket_id)
                  ).status_code for _ in range(10)]
@@ -245,16 +247,19 @@ async def test_outsiders_get_403_everywhere(
     assert (await stranger.post(f"{base}/messages/{reply_id}/cancel")).status_code == 403
     assert (await stranger.delete(base)).status_code == 403
     listener = await Listener.open(shared_broadcaster)
-    for channel in (f"private-conversation.{conversation['id']}",
-                    f"presence-conversation.{conversation['id']}"):
+    for channel in (f"private-{conversation['channel']}",
+                    f"presence-{conversation['channel']}"):
         refused = await stranger.channel_auth(listener.socket_id, channel)
         assert refused.status_code == 403 and "error" in refused.json()
-    for channel in ("private-other", "presence-conversation.999999999", "private-conversation.x"):
+    stem = conversation["channel"]
+    for channel in ("private-other", "presence-conversation.999999999", "private-conversation.x",
+                    f"private-conversation.{conversation['id']}",
+                    f"private-{stem[:-1]}{'0' if stem[-1] != '0' else '1'}"):
         assert (await owner.channel_auth(listener.socket_id, channel)).status_code == 403
     # A forged subscription without a valid signature is refused by the broadcaster itself.
     await listener.ws.send(
-        '{"event":"pusher:subscribe","data":{"channel":"private-conversation.'
-        f'{conversation["id"]}","auth":"app-key:{"0" * 64}"}}}}'
+        '{"event":"pusher:subscribe","data":{"channel":"private-'
+        f'{stem}","auth":"app-key:{"0" * 64}"}}}}'
     )
     refused_event = await listener.wait_for(lambda e: e["event"] == "pusher:subscription_error")
     assert refused_event["data"]["status"] == 401

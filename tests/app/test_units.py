@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from app.auth import HashingBusy, PasswordHashing
 from app.config import ConfigError, load_settings
 from app.ratelimit import SlidingWindowLimiter
 from app.services.channel_auth import presence_auth, private_auth, user_auth
-from app.services.events import conversation_id_of, message_event
+from app.services.events import message_event, parse_channel
 from app.services.publisher import signed_query, valid_socket_id
 
 KEY, SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
@@ -51,11 +55,15 @@ def test_socket_ids_are_checked(value: str | None, ok: bool) -> None:
 
 
 def test_channel_names_map_to_conversations() -> None:
-    assert conversation_id_of("private-conversation.42") == 42
-    assert conversation_id_of("presence-conversation.7") == 7
+    token = "0123456789abcdef" * 2
+    assert parse_channel(f"private-conversation.42.{token}") == (42, token)
+    assert parse_channel(f"presence-conversation.7.{token}") == (7, token)
     for name in ("private-conversation.", "private-conversation.4x", "private-other.1",
-                 "conversation.1", "private-conversation.01"):
-        assert conversation_id_of(name) is None
+                 "conversation.1", "private-conversation.01", "private-conversation.42",
+                 f"private-conversation.01.{token}", f"private-conversation.\u0663.{token}",
+                 f"private-conversation.{2**63}.{token}", f"private-conversation.4.{token}x",
+                 f"private-conversation.4.{token.upper()}", f"private-conversation.4.{token}\n"):
+        assert parse_channel(name) is None
 
 
 def test_oversized_messages_are_cut_to_fit_an_event() -> None:
@@ -85,7 +93,12 @@ def test_sliding_window_limiter() -> None:
 
 def test_settings_defaults_and_errors() -> None:
     settings = load_settings({})
-    assert settings.demo_mode and settings.environment == "development" and settings.seed_demo
+    # The demo account (public password) exists only when asked for, as `make run` does.
+    assert settings.demo_mode and settings.environment == "development"
+    assert settings.seed_demo is False and load_settings({"APP_SEED_DEMO": "1"}).seed_demo
+    with pytest.raises(ConfigError, match="APP_SEED_DEMO must not be set"):
+        load_settings({"APP_ENV": "production", "APP_SECRET_KEY": "k" * 40,
+                       "REVERB_APP_SECRET": "s", "APP_SEED_DEMO": "1"})
     assert settings.secret_key_generated and settings.broadcaster.port == 8080
     assert settings.database_url == "sqlite:///var/chat.sqlite3"
     assert load_settings({"ANTHROPIC_API_KEY": "k", "APP_ENV": "testing"}).seed_demo is False
@@ -97,3 +110,23 @@ def test_settings_defaults_and_errors() -> None:
         load_settings({"APP_SEED_DEMO": "maybe"})
     with pytest.raises(ConfigError, match="REVERB_PORT"):
         load_settings({"REVERB_PORT": "70000"})
+
+
+async def test_password_hashing_runs_a_bounded_number_at_once() -> None:
+    hashing = PasswordHashing(concurrency=2, max_waiting=4)
+    running = peak = 0
+
+    def slow_hash(password: str) -> str:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        time.sleep(0.05)
+        running -= 1
+        return f"hash-{password}"
+
+    hashing._hasher = SimpleNamespace(hash=slow_hash)  # type: ignore[assignment]
+    results = await asyncio.gather(*(hashing.hash_async(str(n)) for n in range(6)),
+                                   return_exceptions=True)
+    assert peak == 2
+    assert [r for r in results if isinstance(r, str)] == [f"hash-{n}" for n in range(4)]
+    assert sum(isinstance(r, HashingBusy) for r in results) == 2

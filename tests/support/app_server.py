@@ -46,6 +46,11 @@ def app_env(
         "ANTHROPIC_MAX_RETRIES": "0",
         "REVERB_HOST": "127.0.0.1",
         "REVERB_SCHEME": "http",
+        # Tests register and post far faster than people do; the limits have their own tests.
+        "APP_REGISTER_LIMIT_PER_MINUTE": "100000",
+        "APP_LOGIN_ADDRESS_LIMIT_PER_MINUTE": "100000",
+        "APP_MESSAGE_LIMIT_PER_MINUTE": "100000",
+        "APP_MAX_REPLIES_PER_USER": "1000",
     }
     if broadcaster is not None:
         env.update(
