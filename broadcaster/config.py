@@ -186,9 +186,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+DEVELOPMENT_APP_ID = "local-app"
+DEVELOPMENT_APP_KEY = "local-key"
+
+
 def development_app() -> App:
-    """A throw-away app for local use when nothing is configured."""
-    return App(id="dev-app", key="dev-key-" + secrets.token_hex(6),
+    """A throw-away app for local use when nothing is configured.
+
+    Its id and key are the chat app's defaults (`REVERB_APP_ID`/`REVERB_APP_KEY`), so the two
+    services agree out of the box; the secret is fresh every start, because anyone who knows it
+    can publish: share one `REVERB_APP_SECRET` between them (as `make run` does).
+    """
+    return App(id=DEVELOPMENT_APP_ID, key=DEVELOPMENT_APP_KEY,
                secret="dev-secret-" + secrets.token_hex(12))
 
 

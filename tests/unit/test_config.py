@@ -29,7 +29,8 @@ def test_defaults_and_development_app() -> None:
     assert (config.host, config.port) == ("0.0.0.0", 8080)
     assert config.development_app
     (app,) = config.apps
-    assert app.key.startswith("dev-key-") and len(app.secret) > 20
+    assert app.secret.startswith("dev-secret-") and len(app.secret) > 20
+    assert load_config({}).apps[0].secret != app.secret, "a fresh secret every start"
     assert app.activity_timeout == 30 and app.client_events and app.max_connections is None
 
 
@@ -78,3 +79,11 @@ def test_mistakes_are_reported_clearly(env: dict[str, str], toml: str | None, me
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config({}, "/nonexistent/broadcaster.toml")
+
+
+def test_development_app_matches_the_chat_apps_defaults() -> None:
+    from app.config import load_settings
+
+    (app,) = load_config({}).apps
+    chat = load_settings({}).broadcaster
+    assert (app.id, app.key) == (chat.app_id, chat.key)
