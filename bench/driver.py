@@ -26,7 +26,9 @@ from bench.summary import parse_line
 
 SERVER_CORE, LOADGEN_CORE = 0, 1
 SCRIPT_TIMEOUT_S = 300
-SCENARIOS = ("fanout", "latency", "memory", "connect")
+# Shown beside a job's own figure when its script reports them.
+_EXTRA_FIGURES = ("events_per_s", "server_us_per_connection")
+SCENARIOS = ("fanout", "latency", "memory", "connect", "publish")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,13 @@ def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
                         _fixed(["--connections", "5000", "--concurrency", "100"]),
                         "connections_per_s", "conn/s", ">= 0.8x soketi",
                         lambda ours, peer: ours >= 0.8 * peer, True))
+    if "publish" in only:
+        for name, extra in (("publish-1", []), ("publish-batch10", ["--batch", "10"]),
+                            ("publish-chat", ["--mix", "chat"])):
+            jobs.append(Job(name, "bench.publish",
+                            _fixed(["--channels", "2000", "--seconds", str(seconds), *extra]),
+                            "server_us_per_event", "us CPU/event", "<= 0.5x soketi",
+                            lambda ours, peer: ours <= 0.5 * peer, False))
     return jobs
 
 
@@ -148,7 +157,9 @@ def _comparison(job: Job, results: Results) -> str:
     cells = []
     for name in SERVER_NAMES:
         fields = by_server.get(name, {})
-        cells.append(f"{name} {fields.get(job.metric, 'n/a')} {job.unit} "
+        extra = "".join(f", {key} {fields[key]}" for key in _EXTRA_FIGURES
+                        if key in fields and key != job.metric)
+        cells.append(f"{name} {fields.get(job.metric, 'n/a')} {job.unit}{extra} "
                      f"(loadgen {fields.get('loadgen_cpu', '-')}%, "
                      f"server {fields.get('server_cpu', '-')}%, {fields.get('status', 'not run')})")
     verdict = "n/a"
