@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [s for s in args.only.split(",") if s]
     servers = [s for s in args.servers.split(",") if s]
     unknown = [s for s in only if s not in SCENARIOS] + [s for s in servers
-                                                         if s not in SERVER_NAMES]
+                                                         if s not in (*SERVER_NAMES, "base")]
     if unknown:
         parser.error(f"unknown scenario or server: {', '.join(unknown)}")
     sizes = [int(n) for n in args.subscribers.split(",") if n]

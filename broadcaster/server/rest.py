@@ -33,11 +33,28 @@ _APP_ROUTE = re.compile(
 )
 # `(?:/apps/{id})?`: the Python SDK (3.3.4) posts to /users/{id}/terminate_connections without
 # the app prefix; the app is then the one whose key signed the request.
+# Metric labels for HTTP routes: a fixed set, never the raw path (unbounded label values).
+_ROUTE_LABEL = re.compile(
+    r"^/apps/[^/]+/(events|batch_events|channels|connections)(/[^/]+)?(/users)?$"
+)
 _USER_ROUTE = re.compile(r"^(?:/apps/([^/]+))?/users/([^/]+)/terminate_connections$")
 
 Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, bytes] | tuple[int, bytes, Headers]
 """Status and JSON body, optionally with extra headers (e.g. `Retry-After`)."""
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a request path (prefix already stripped)."""
+    if path in ("/up", "/ready"):
+        return path[1:]
+    match = _ROUTE_LABEL.match(path)
+    if match is None:
+        return "other"
+    resource, channel, users = match.groups()
+    if resource == "channels" and channel:
+        return "channel_users" if users else "channel"
+    return str(resource)
 
 
 def _json(status: int, body: Any) -> Response:

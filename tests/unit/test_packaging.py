@@ -31,7 +31,7 @@ print('ok')
 def test_base_dependencies_are_the_broadcasters_only() -> None:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     base = " ".join(project["dependencies"])
-    for name in ("h11", "websockets", "httpx", "prometheus-client"):
+    for name in ("httptools", "websockets", "httpx", "prometheus-client"):
         assert name in base
     for name in ("starlette", "uvicorn", "sqlmodel", "anthropic", "psycopg"):
         assert name not in base
