@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
@@ -68,6 +69,19 @@ def authenticate(app: App, method: str, path: str, params: dict[str, str], body:
         raise HttpError(401, "body_md5 does not match the request body")
     if not verify_api_signature(app.secret, method, path, params):
         raise HttpError(401, "Invalid signature: expected HMAC SHA256 of METHOD\\nPATH\\nQUERY")
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """The query string as a dict (last value wins, blank values kept), decoded like
+    `urllib.parse.parse_qsl`; a query without `%` or `+` (what the SDKs send) is only split."""
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[name] = value
+    return params
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import json
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
@@ -22,6 +22,7 @@ from broadcaster.protocol.http_api import (
     parse_batch_body,
     parse_events_body,
     parse_info_query,
+    parse_query,
     user_id_problem,
 )
 from broadcaster.protocol.paths import strip_prefix
@@ -57,6 +58,9 @@ def route_label(path: str) -> str:
     return str(resource)
 
 
+_OK_EMPTY: Response = (200, b"{}")  # the answer to almost every publish
+
+
 def _json(status: int, body: Any) -> Response:
     return status, json.dumps(body, separators=(",", ":")).encode()
 
@@ -85,7 +89,7 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             resource = "terminate_connections"
         else:
             raise HttpError(404, "Not found")
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        params = parse_query(query)
         app = node.apps.by_id(app_id) if app_id is not None else node.apps.by_key(
             params.get("auth_key", ""))
         if app is None:
@@ -97,8 +101,10 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             limited = _over_rate_limit(node, app)
             if limited is not None:
                 return limited
-        return await _route(node, app, method, resource, unquote(channel) if channel else None,
-                            bool(users), params, body)
+        if channel and "%" in channel:
+            channel = unquote(channel)
+        return await _route(node, app, method, resource, channel or None, bool(users), params,
+                            body)
     except HttpError as exc:
         return exc.status, exc.body()
 
@@ -149,19 +155,19 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
         if problem:
             raise HttpError(400, problem)
         await hub.terminate_user(app, channel, UserTerminated("Connection terminated by the app"))
-        return _json(200, {})
+        return _OK_EMPTY
     if resource in ("events", "batch_events"):
         if method != "POST" or channel is not None:
             raise HttpError(405, "Method not allowed")
         if resource == "events":
             trigger = parse_events_body(body, app)
             info = await _publish(node, app, trigger)
-            return _json(200, {"channels": info} if trigger.info else {})
+            return _json(200, {"channels": info}) if trigger.info else _OK_EMPTY
         triggers = parse_batch_body(body, app)
         results = [await _publish(node, app, t) for t in triggers]
         if any(t.info for t in triggers):
             return _json(200, {"batch": [next(iter(r.values()), {}) for r in results]})
-        return _json(200, {})
+        return _OK_EMPTY
     if method != "GET":
         raise HttpError(405, "Method not allowed")
     if resource == "connections":

@@ -36,7 +36,10 @@ def test_base_dependencies_are_the_broadcasters_only() -> None:
     for name in ("starlette", "uvicorn", "sqlmodel", "anthropic", "psycopg"):
         assert name not in base
         assert any(name in requirement for requirement in project["optional-dependencies"]["app"])
-    assert "pusher-broadcaster[app]" in project["optional-dependencies"]["dev"]
+    assert "pusher-broadcaster[app,speedups]" in project["optional-dependencies"]["dev"]
+    # uvloop is an optional speedup only: the server runs on the standard loop without it.
+    assert "uvloop" not in base
+    assert any("uvloop" in r for r in project["optional-dependencies"]["speedups"])
 
 
 def test_broadcaster_imports_without_app_packages() -> None:
