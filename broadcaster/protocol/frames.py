@@ -170,8 +170,7 @@ def client_event_lifecycle(event: ClientEvent, socket_id: str,
 
 
 def connection_established(socket_id: str, activity_timeout: int) -> str:
-    data = json.dumps({"socket_id": socket_id, "activity_timeout": activity_timeout},
-                      separators=(",", ":"))
+    data = (f'{{"socket_id":{_quote(socket_id)},"activity_timeout":{int(activity_timeout)}}}')
     return event_frame("pusher:connection_established", None, data)
 
 

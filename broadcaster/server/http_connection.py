@@ -2,7 +2,7 @@
 
 Requests are answered in order, with keep-alive and pipelining. A valid `/app/{key}` upgrade is
 answered with `101 Switching Protocols` (checked by `protocol.handshake`) and the transport is
-handed to a `WebSocketConnection`, whose frames websockets' Sans-I/O protocol parses; the HTTP
+handed to a `WebSocketConnection`, whose frames `ws_frames.FrameReader` parses; the HTTP
 parser goes away with this object. Every other request goes to the REST routes (`server.rest`).
 """
 
@@ -17,8 +17,6 @@ from typing import cast
 from urllib.parse import unquote
 
 import httptools
-from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from broadcaster.protocol.handshake import HandshakeRefused, accept_upgrade
 from broadcaster.protocol.paths import strip_prefix
@@ -28,6 +26,7 @@ from broadcaster.server.http_response import encode_response
 from broadcaster.server.rest import Response, handle_http, route_label
 from broadcaster.server.state import NodeState
 from broadcaster.server.websocket import WebSocketConnection
+from broadcaster.server.ws_frames import FrameReader
 
 log = logging.getLogger("broadcaster.http")
 
@@ -37,8 +36,6 @@ MAX_PIPELINED = 32
 _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
 _INTERNAL_ERROR = b'{"error":"Internal server error"}'
-_quiet = logging.getLogger("broadcaster.frames")
-_quiet.setLevel(logging.WARNING)
 
 
 class _Refused(Exception):
@@ -273,15 +270,14 @@ class HttpConnection(asyncio.Protocol):
         _, _, query = target.partition("?")
         key = unquote((self._app_path(request.target) or "/app/")[len("/app/"):])
         app = self.node.apps.by_key(key)
-        # The protocol object starts OPEN: the handshake is done, and no handshake objects stay
-        # alive for the life of the connection.
+        # Frames are limited well above the Pusher message size, which is checked (with a
+        # Pusher error rather than a close) once a message is whole.
         max_message = app.max_message_size if app else 10_000
-        ws = ServerProtocol(state=State.OPEN, logger=_quiet,
-                            max_size=max(4 * max_message, _WS_MAX_SIZE_FLOOR))
+        reader = FrameReader(max(4 * max_message, _WS_MAX_SIZE_FLOOR))
         leftover = self._leftover
         self.node.http.discard(self)
         connection = WebSocketConnection(
-            self.node, transport, ws, app, new_socket_id(self.node.websockets)
+            self.node, transport, reader, app, new_socket_id(self.node.websockets)
         )
         transport.set_protocol(connection)
         transport.resume_reading()
