@@ -1,6 +1,7 @@
 """Run every benchmark against our server and soketi, one after the other, and compare them.
 
-    python -m bench [--only fanout,latency,memory,connect] [--servers ours,soketi]
+    python -m bench [--only fanout,latency,goodput,memory,connect,publish]
+                    [--servers ours,soketi[,base]]
                     [--subscribers 1000,10000] [--seconds 5] [--window W] [--repeat N]
 
 For each scenario and each server, a fresh server is started pinned to CPU 0 and the load script
@@ -27,8 +28,11 @@ from bench.summary import parse_line
 SERVER_CORE, LOADGEN_CORE = 0, 1
 SCRIPT_TIMEOUT_S = 300
 # Shown beside a job's own figure when its script reports them.
-_EXTRA_FIGURES = ("events_per_s", "server_us_per_connection")
-SCENARIOS = ("fanout", "latency", "memory", "connect", "publish")
+_EXTRA_FIGURES = ("events_per_s", "server_us_per_connection", "p99_ms", "first_failure")
+SCENARIOS = ("fanout", "latency", "goodput", "memory", "connect", "publish")
+# Publish rates tried, in order, for goodput at the latency bound (events/s, per subscriber count).
+GOODPUT_RATES = {1000: "10,20,40,60,80,120,160,240,320,480,640",
+                 10000: "1,2,3,4,6,8,12,16,24,32,48"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,14 @@ def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
                             _latency_arguments(results, size, seconds, common=True),
                             "p99_ms", "ms p99", "<= soketi (informative)",
                             lambda ours, peer: ours <= peer, False))
+    for size in sizes:
+        if "goodput" in only:
+            rates = GOODPUT_RATES.get(size, "1,2,4,8,16,32,64")
+            jobs.append(Job(f"goodput-{size}", "bench.latency",
+                            _fixed(["--subscribers", str(size), "--rate", rates, "--seconds",
+                                    str(min(seconds, 3.0)), "--bound-ms", "50"]),
+                            "goodput_deliveries_per_s", "deliveries/s at p99<=50ms",
+                            ">= 1.0x soketi", lambda ours, peer: ours >= peer, True))
     if "memory" in only:
         jobs.append(Job("memory-10000", "bench.memory",
                         _fixed(["--connections", "10000"]), "kib_per_connection",
