@@ -97,7 +97,8 @@ class Trigger:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = parse_json(body)
+        # Pusher bodies are UTF-8; decoding first skips json's encoding detection on bytes.
+        value = parse_json(body.decode())
     except ValueError as exc:
         raise HttpError(400, f"Request body must be JSON ({exc})") from None
     if not isinstance(value, dict):

@@ -49,6 +49,10 @@ def route_label(path: str) -> str:
     """The metrics label of a request path (prefix already stripped)."""
     if path in ("/up", "/ready"):
         return path[1:]
+    head, _, tail = path.rpartition("/")
+    if (tail in ("events", "batch_events") and head.startswith("/apps/") and len(head) > 6
+            and head.count("/") == 2):
+        return tail  # the publish routes, without the regular expression
     match = _ROUTE_LABEL.match(path)
     if match is None:
         return "other"

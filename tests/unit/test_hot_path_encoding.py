@@ -11,6 +11,7 @@ from websockets.frames import Frame, Opcode
 from broadcaster.protocol.frames import event_frame
 from broadcaster.protocol.http_api import parse_query
 from broadcaster.server.http_response import encode_response
+from broadcaster.server.rest import route_label
 from broadcaster.server.websocket import encode_text_frame
 
 
@@ -46,3 +47,13 @@ def test_response_head_and_body() -> None:
                         b'{"error":"slow"}')
     head_only = encode_response(200, b"{}", head_only=True)
     assert head_only.endswith(b"content-length: 2\r\n\r\n")
+
+
+@pytest.mark.parametrize(("path", "label"), [
+    ("/apps/1/events", "events"), ("/apps/1/batch_events", "batch_events"),
+    ("/apps//events", "other"), ("/apps/1/x/events", "other"), ("/x/apps/1/events", "other"),
+    ("/apps/1/channels/c/users", "channel_users"), ("/apps/1/channels/c", "channel"),
+    ("/apps/1/channels", "channels"), ("/up", "up"), ("/ready", "ready"), ("/", "other"),
+])
+def test_route_labels(path: str, label: str) -> None:
+    assert route_label(path) == label
