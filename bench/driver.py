@@ -73,7 +73,7 @@ def _latency_arguments(results: Results, size: int, seconds: float,
 
 
 def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
-          results: Results) -> list[Job]:
+          results: Results, publish_connections: int = 8) -> list[Job]:
     jobs: list[Job] = []
     for size in sizes:
         if "fanout" in only:
@@ -114,7 +114,8 @@ def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
         for name, extra in (("publish-1", []), ("publish-batch10", ["--batch", "10"]),
                             ("publish-chat", ["--mix", "chat"])):
             jobs.append(Job(name, "bench.publish",
-                            _fixed(["--channels", "2000", "--seconds", str(seconds), *extra]),
+                            _fixed(["--channels", "2000", "--seconds", str(seconds),
+                                    "--connections", str(publish_connections), *extra]),
                             "server_us_per_event", "us CPU/event", "<= 0.5x soketi",
                             lambda ours, peer: ours <= 0.5 * peer, False))
     return jobs
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=0,
                         help="fan-out: events outstanding (default: the script's, "
                              "max(4, 20000 / subscribers))")
+    parser.add_argument("--publish-connections", type=int, default=8,
+                        help="publish: client connections, each with one request in flight")
     parser.add_argument("--repeat", type=int, default=1, choices=range(1, 6),
                         help="runs per scenario and server; the best trustworthy one counts")
     args = parser.parse_args(argv)
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"# machine: {_machine()}; server on CPU {SERVER_CORE}, load on CPU {LOADGEN_CORE}; "
           f"logs in {log_dir}", flush=True)
-    jobs = _jobs(only, sizes, args.seconds, args.window, results)
+    jobs = _jobs(only, sizes, args.seconds, args.window, results, args.publish_connections)
     for job in jobs:
         runs: dict[str, list[dict[str, str]]] = {name: [] for name in servers}
         for _ in range(args.repeat):
