@@ -11,6 +11,7 @@ from typing import Any
 from broadcaster.hub.memory import MemoryHub
 from broadcaster.protocol.apps import App, AppRegistry
 from broadcaster.server.http_connection import MAX_HEADER_BYTES, HttpConnection
+from broadcaster.server.node import BroadcastServer
 from broadcaster.server.state import NodeState, ServerLimits
 from broadcaster.server.websocket import WebSocketConnection, encode_text_frame
 from tests.support.api_client import signed_query
@@ -271,3 +272,33 @@ async def test_a_foreign_upgrade_is_answered_as_plain_http_then_closed() -> None
          b"PRI * HTTP/2.0")
     assert statuses(transport.written) == [200] and transport.closed
 
+
+
+async def test_the_sweep_closes_idle_keep_alive_connections_but_not_busy_ones() -> None:
+    hub = SlowHub()
+    server = BroadcastServer(AppRegistry([APP]), hub=hub,
+                             limits=ServerLimits(http_idle_timeout=0.05))
+    await server.start("127.0.0.1", 0)
+    try:
+        node = server.node
+        assert node is not None
+        idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        idle_writer.write(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await idle_reader.readuntil(b"}")).startswith(b"HTTP/1.1 200 ")
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        busy_writer.write(events_request("slow"))  # held by the hub until released
+        for _ in range(100):
+            if any(c.busy for c in node.http):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        server.sweep()
+        assert await asyncio.wait_for(idle_reader.read(), 2) == b""  # closed by the server
+        assert len(node.http) == 1 and next(iter(node.http)).busy
+        hub.release.set()
+        assert (await asyncio.wait_for(busy_reader.readuntil(b"}"), 2)).startswith(
+            b"HTTP/1.1 200 ")
+        idle_writer.close()
+        busy_writer.close()
+    finally:
+        await server.shutdown(0.1)
