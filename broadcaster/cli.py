@@ -17,6 +17,7 @@ from typing import Any
 from broadcaster.config import Config, ConfigError, load_config
 from broadcaster.logs import configure_logging
 from broadcaster.protocol.apps import AppRegistry
+from broadcaster.server.event_loop import loop_factory
 from broadcaster.server.metrics import MetricsServer
 from broadcaster.server.node import BroadcastServer
 
@@ -76,8 +77,10 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-def _announce(config: Config, port: int, open_files: int, metrics_port: int | None) -> None:
+def _announce(config: Config, port: int, open_files: int, metrics_port: int | None,
+              loop_name: str) -> None:
     extra: dict[str, Any] = {
+        "event_loop": loop_name,
         "host": config.host, "port": port, "apps": [app.id for app in config.apps],
         "scheme": "https/wss" if config.tls_cert else "http/ws",
         "open_files": open_files, "max_connections": max(0, open_files - RESERVED_FILES),
@@ -99,7 +102,7 @@ def _announce(config: Config, port: int, open_files: int, metrics_port: int | No
         print(banner, file=sys.stderr, flush=True)
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, loop_name: str = "asyncio") -> None:
     open_files = raise_open_files_limit()
     server = BroadcastServer(AppRegistry(list(config.apps)), limits=config.limits,
                              debug=config.debug, ssl_context=tls_context(config),
@@ -118,7 +121,7 @@ async def _serve(config: Config) -> None:
             raise ConfigError(f"cannot listen on {config.metrics_host}:{config.metrics_port} for "
                               f"metrics: {exc.strerror} (set --metrics-port, or --no-metrics)"
                               ) from None
-    _announce(config, server.port, open_files, metrics.port if metrics else None)
+    _announce(config, server.port, open_files, metrics.port if metrics else None, loop_name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(os.environ, args.config, host=args.host, port=args.port,
                              debug=args.debug, options=options)
-        asyncio.run(_serve(config))
+        factory, loop_name = loop_factory(os.environ)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_serve(config, loop_name))
     except ConfigError as exc:
         print(f"broadcaster: configuration error: {exc}", file=sys.stderr)
         return 2
