@@ -12,13 +12,16 @@ import signal
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broadcaster.config import Config, ConfigError, load_config
 from broadcaster.logs import configure_logging
 from broadcaster.protocol.apps import AppRegistry
 from broadcaster.server.metrics import MetricsServer
 from broadcaster.server.node import BroadcastServer
+
+if TYPE_CHECKING:
+    from broadcaster.hub.redis_hub import RedisHub
 
 log = logging.getLogger("broadcaster")
 
@@ -76,7 +79,8 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-def _announce(config: Config, port: int, open_files: int, metrics_port: int | None) -> None:
+def _announce(config: Config, port: int, open_files: int, metrics_port: int | None,
+              node_id: str | None = None, worker: int | None = None) -> None:
     extra: dict[str, Any] = {
         "host": config.host, "port": port, "apps": [app.id for app in config.apps],
         "scheme": "https/wss" if config.tls_cert else "http/ws",
@@ -86,6 +90,16 @@ def _announce(config: Config, port: int, open_files: int, metrics_port: int | No
         extra["path"] = config.path
     if metrics_port is not None:
         extra["metrics"] = f"{config.metrics_host}:{metrics_port}"
+    if config.scaling is not None:
+        scaling = config.scaling
+        where = {"standalone": f"{scaling.host}:{scaling.port}",
+                 "sentinel": f"sentinel {scaling.sentinel_master}",
+                 "cluster": "cluster"}[scaling.mode]
+        extra["scaling"] = f"redis {where} prefix={scaling.prefix} node={node_id}"
+    else:
+        extra["scaling"] = "off (single node)"
+    if worker is not None:
+        extra["worker"] = worker
     log.info("listening", extra=extra)
     if config.development_app:
         app = config.apps[0]
@@ -99,11 +113,12 @@ def _announce(config: Config, port: int, open_files: int, metrics_port: int | No
         print(banner, file=sys.stderr, flush=True)
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, worker: int | None = None) -> None:
     open_files = raise_open_files_limit()
+    hub = await _redis_hub(config) if config.scaling is not None else None
     server = BroadcastServer(AppRegistry(list(config.apps)), limits=config.limits,
                              debug=config.debug, ssl_context=tls_context(config),
-                             path_prefix=config.path)
+                             path_prefix=config.path, hub=hub, reuse_port=worker is not None)
     try:
         await server.start(config.host, config.port)
     except OSError as exc:
@@ -118,7 +133,8 @@ async def _serve(config: Config) -> None:
             raise ConfigError(f"cannot listen on {config.metrics_host}:{config.metrics_port} for "
                               f"metrics: {exc.strerror} (set --metrics-port, or --no-metrics)"
                               ) from None
-    _announce(config, server.port, open_files, metrics.port if metrics else None)
+    _announce(config, server.port, open_files, metrics.port if metrics else None,
+              None if hub is None else hub.node_id, worker)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -127,8 +143,25 @@ async def _serve(config: Config) -> None:
     await stop.wait()
     log.info("shutting down", extra={"grace": config.shutdown_grace})
     await server.shutdown(config.shutdown_grace)
+    if hub is not None:
+        await hub.close()
     if metrics is not None:
         await metrics.close()
+
+
+async def _redis_hub(config: Config) -> RedisHub:
+    """The hub of a node in a cluster, connecting (or retrying in the background) to Redis."""
+    from broadcaster.hub.redis_hub import RedisHub  # the redis package is an optional extra
+    from broadcaster.server.websocket import encode_text_frame
+
+    assert config.scaling is not None
+    hub = RedisHub(config.scaling, config.apps, encode_text_frame)
+    if not await hub.start():
+        scaling = config.scaling
+        log.error("redis unreachable at start; serving this node's clients alone and retrying "
+                  "in the background", extra={"mode": scaling.mode, "host": scaling.host,
+                                              "port": scaling.port, "node_id": hub.node_id})
+    return hub
 
 
 def main(argv: Sequence[str] | None = None) -> int:
