@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.integration.scaling.conftest import Nodes
 from tests.support.pusher_client import PusherTestClient
@@ -171,3 +176,65 @@ async def test_cache_channel_filled_on_one_node_replays_on_another(nodes: Nodes)
     await client.close()
     cached = nodes.get(1, "channels/cache-prices", info="cache")
     assert json.loads(cached["cache"]["data"]) == {"p": 42}
+
+
+def user_auth(key: str, secret: str, socket_id: str, user_data: str) -> str:
+    message = f"{socket_id}::user::{user_data}".encode()
+    return f"{key}:{hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+async def sign_in(nodes: Nodes, index: int, user_id: str,
+                  watchlist: list[str] | None = None) -> PusherTestClient:
+    client = nodes.client(index)
+    await client.open()
+    server = nodes[index]
+    data: dict[str, Any] = {"id": user_id}
+    if watchlist is not None:
+        data["watchlist"] = watchlist
+    user_data = json.dumps(data)
+    await client.send({"event": "pusher:signin", "data": {
+        "auth": user_auth(server.key, server.secret, client.socket_id, user_data),
+        "user_data": user_data}})
+    await client.expect("pusher:signin_success")
+    return client
+
+
+async def test_send_to_user_watchlist_and_terminate_across_nodes(nodes: Nodes) -> None:
+    watcher = await sign_in(nodes, 0, "x-watcher", ["x-dan"])
+    dan1 = await sign_in(nodes, 1, "x-dan")
+    online = await watcher.expect("pusher_internal:watchlist_events")
+    assert json.loads(online["data"])["events"] == [{"name": "online", "user_ids": ["x-dan"]}]
+    dan2 = await sign_in(nodes, 2, "x-dan")
+    api = nodes.api(0)
+    assert api.trigger("#server-to-user-x-dan", "notice", {"n": 1}).status_code == 200
+    for client in (dan1, dan2):
+        assert json.loads((await client.expect("notice"))["data"]) == {"n": 1}
+    await watcher.expect_silence(0.3)
+    response = api.request("POST", "users/x-dan/terminate_connections", {})
+    assert response.status_code == 200
+    for client in (dan1, dan2):
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(3):  # pusher:error (4009), then the close frame
+                await client.next_event()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009
+    offline = await watcher.expect("pusher_internal:watchlist_events")
+    assert json.loads(offline["data"])["events"] == [{"name": "offline", "user_ids": ["x-dan"]}]
+    api.close()
+    await watcher.close()
+
+
+async def test_subscription_count_counts_every_node(nodes: Nodes) -> None:
+    first, second = nodes.client(0), nodes.client(1)
+    await first.open()
+    await second.open()
+    await first.subscribe("counted")
+    assert json.loads((await first.expect("pusher_internal:subscription_count"))["data"]) == {
+        "subscription_count": 1}
+    await second.subscribe("counted")
+    for client in (first, second):
+        event = await client.expect("pusher_internal:subscription_count")
+        assert json.loads(event["data"]) == {"subscription_count": 2}
+    await second.close()
+    event = await first.expect("pusher_internal:subscription_count")
+    assert json.loads(event["data"]) == {"subscription_count": 1}
+    await first.close()
