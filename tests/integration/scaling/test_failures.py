@@ -1,0 +1,132 @@
+"""A node killed without cleaning up, and Redis stopped and started again with its data lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.scaling.conftest import WEBHOOK_EVENTS, Nodes, running_nodes, scaling_env
+from tests.integration.scaling.test_cross_node import drain, join_presence
+from tests.support.pusher_client import PusherTestClient
+from tests.support.redis_servers import RedisServer, standalone
+from tests.support.webhook_receiver import WebhookReceiver, count
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with standalone(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+async def until_delivered(nodes: Nodes, publisher: int, client: PusherTestClient,
+                          within: float) -> float:
+    """Publish on node `publisher` every 100 ms until `client` receives one; seconds taken."""
+    api = nodes.api(publisher)
+    started = time.monotonic()
+    try:
+        for attempt in range(int(within / 0.1)):
+            api.trigger("probe", "probe", {"n": attempt})
+            try:
+                while True:
+                    event = await client.next_event(0.1)
+                    if event["event"] == "probe":
+                        return time.monotonic() - started
+            except TimeoutError:
+                continue
+    finally:
+        api.close()
+    raise AssertionError(f"no cross-node delivery within {within}s")
+
+
+async def test_sigkilled_node_is_cleaned_up_by_another_within_30s(
+        tmp_path: Path, redis_server: RedisServer, hook: WebhookReceiver) -> None:
+    hooks = json.dumps([{"url": hook.url, "event_types": WEBHOOK_EVENTS}])
+    with running_nodes(tmp_path, 3, scaling_env(redis_server,
+                                                 REVERB_APP_WEBHOOKS=hooks)) as nodes:
+        bob, _ = await join_presence(nodes, 0, "presence-crew", "bob")
+        alice, roster = await join_presence(nodes, 1, "presence-crew", "alice")
+        assert sorted(roster["ids"]) == ["alice", "bob"]
+        await drain(bob, "pusher_internal:member_added", 1)
+        lonely = nodes.client(1)
+        await lonely.open()
+        await lonely.subscribe("only-on-the-dead-node")
+        assert nodes.get(2, "connections")["connections"] == 3
+        nodes[1].kill()
+        killed = time.monotonic()
+        removed = await drain(bob, "pusher_internal:member_removed", 1, timeout=30)
+        took = time.monotonic() - killed
+        assert json.loads(removed[0]["data"])["user_id"] == "alice"
+        print(f"cleanup after SIGKILL: member_removed after {took:.1f}s")
+        assert took < 30
+        for index in (0, 2):
+            users = nodes.get(index, "channels/presence-crew/users")["users"]
+            assert [u["id"] for u in users] == ["bob"]
+            assert nodes.get(index, "connections")["connections"] == 1
+            channels = nodes.get(index, "channels")["channels"]
+            assert "only-on-the-dead-node" not in channels
+        await hook.until(lambda ev: count(ev, "channel_vacated", "only-on-the-dead-node") == 1,
+                         "channel_vacated of the dead node's channel")
+        await asyncio.sleep(1.0)
+        events = hook.accepted_events()
+        assert count(events, "member_removed", "presence-crew") == 1
+        assert count(events, "channel_vacated", "only-on-the-dead-node") == 1
+        for client in (bob, alice, lonely):
+            await client.close()
+
+
+async def test_redis_restart_loses_nothing_that_matters(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    with running_nodes(tmp_path, 2, scaling_env(redis_server)) as nodes:
+        bob, _ = await join_presence(nodes, 0, "presence-ops", "bob")
+        alice, _ = await join_presence(nodes, 1, "presence-ops", "alice")
+        await drain(bob, "pusher_internal:member_added", 1)
+        watcher = nodes.client(1)
+        await watcher.open()
+        await watcher.subscribe("probe")
+        local = nodes.client(0)
+        await local.open()
+        await local.subscribe("probe")
+        await until_delivered(nodes, 0, watcher, 5)
+
+        redis_server.stop()
+        # While Redis is away each node still serves its own clients.
+        api = nodes.api(0)
+        assert api.trigger("probe", "during", {"x": 1}).status_code == 200
+        api.close()
+        assert (await drain(local, "during", 1))[0]["channel"] == "probe"
+        await asyncio.sleep(3)  # long enough for the reconnection backoff to reach its cap
+        redis_server.start()  # same port, empty: Redis here keeps nothing on disk
+        back = time.monotonic()
+        took = await until_delivered(nodes, 0, watcher, 10)
+        print(f"cross-node delivery back {time.monotonic() - back:.2f}s after Redis returned")
+        assert took < 5
+        # Every node wrote its share again: rosters, counts and occupancy are whole.
+        deadline = time.monotonic() + 5
+        while True:
+            answers = [nodes.get(i, "channels/presence-ops/users")["users"] for i in (0, 1)]
+            if all(sorted(u["id"] for u in a) == ["alice", "bob"] for a in answers):
+                break
+            assert time.monotonic() < deadline, answers
+            await asyncio.sleep(0.1)
+        for index in (0, 1):
+            assert nodes.get(index, "connections")["connections"] == 4
+            stats = nodes.get(index, "channels/probe", info="subscription_count")
+            assert stats["subscription_count"] == 2
+        # Presence still works across nodes after the restart.
+        await alice.close()
+        removed = await drain(bob, "pusher_internal:member_removed", 1)
+        assert json.loads(removed[0]["data"])["user_id"] == "alice"
+        for client in (bob, watcher, local):
+            await client.close()
