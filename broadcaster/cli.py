@@ -12,6 +12,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from broadcaster.config import Config, ConfigError, load_config
@@ -19,6 +20,7 @@ from broadcaster.logs import configure_logging
 from broadcaster.protocol.apps import AppRegistry
 from broadcaster.server.metrics import MetricsServer
 from broadcaster.server.node import BroadcastServer
+from broadcaster.workers import run_workers, worker_index
 
 if TYPE_CHECKING:
     from broadcaster.hub.redis_hub import RedisHub
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--shutdown-grace", type=float, metavar="SECONDS",
                        help="on SIGTERM, time to close clients and flush webhooks "
                        "(default 5, env BROADCASTER_SHUTDOWN_GRACE)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="run N processes on the port (SO_REUSEPORT), one node each; "
+                       "needs scaling over Redis when N > 1 (docs/scaling.md)")
     return parser
 
 
@@ -164,6 +169,18 @@ async def _redis_hub(config: Config) -> RedisHub:
     return hub
 
 
+def _check_workers(config: Config, workers: int) -> None:
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if config.scaling is None:
+        raise ConfigError(f"--workers {workers} needs scaling over Redis: each worker is a node "
+                          "of a cluster and they meet in Redis. Set REVERB_SCALING_ENABLED=true "
+                          "and REDIS_URL (or REDIS_HOST/REDIS_PORT), or a [scaling] table; see "
+                          "docs/scaling.md")
+    if config.port == 0:
+        raise ConfigError("--workers needs a fixed port (not 0): the workers share it")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `broadcaster` command; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -174,7 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(os.environ, args.config, host=args.host, port=args.port,
                              debug=args.debug, options=options)
-        asyncio.run(_serve(config))
+        if args.workers != 1:
+            _check_workers(config, args.workers)
+            return run_workers(list(argv if argv is not None else sys.argv[1:]), args.workers,
+                               config.shutdown_grace)
+        worker = worker_index()
+        if worker is not None and config.metrics and config.metrics_port:
+            config = replace(config, metrics_port=config.metrics_port + worker)
+        asyncio.run(_serve(config, worker))
     except ConfigError as exc:
         print(f"broadcaster: configuration error: {exc}", file=sys.stderr)
         return 2
