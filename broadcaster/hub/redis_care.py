@@ -33,6 +33,9 @@ T = TypeVar("T")
 _FAILURES = (RedisError, OSError, TimeoutError)
 _LOG_INTERVAL = 5.0
 _STALE_CHECK = 1.0  # seconds between checks that the share needs rewriting
+# Shared-state calls running at once. The client's pool holds 100 connections and refuses
+# beyond; a burst of connections (clients coming back after a restart) waits here instead.
+MAX_CONCURRENT_CALLS = 64
 
 
 class NodeCare:
@@ -47,6 +50,7 @@ class NodeCare:
         self.failures = 0
         self.cleaned: list[tuple[str, float]] = []  # (dead node, seconds the cleanup took)
         self._inflight = 0
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._gate: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._failure_logged_at = -_LOG_INTERVAL
@@ -72,7 +76,8 @@ class NodeCare:
             await self._gate.wait()
         self._inflight += 1
         try:
-            return await operation(self.hub.state)
+            async with self._slots:
+                return await operation(self.hub.state)
         except _FAILURES as exc:
             self.stale = True
             self.failures += 1
