@@ -70,6 +70,7 @@ def scaling_env(redis: RedisServer | None = None, prefix: str | None = None,
 def running_nodes(directory: Path, count: int, env: dict[str, str],
                   args: list[str] | None = None) -> Iterator[Nodes]:
     """`count` broadcaster nodes with `env`, stopped (SIGTERM) at the end."""
+    directory.mkdir(parents=True, exist_ok=True)
     servers = [Broadcaster(port=free_port(), log_path=directory / f"node{i}.log",
                            extra_env=dict(env), extra_args=list(args or []))
                for i in range(count)]

@@ -130,3 +130,38 @@ async def test_redis_restart_loses_nothing_that_matters(
         assert json.loads(removed[0]["data"])["user_id"] == "alice"
         for client in (bob, watcher, local):
             await client.close()
+
+
+async def test_node_started_before_redis_serves_alone_then_joins(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path / "late-redis")  # its port is chosen, nothing listens yet
+    env = scaling_env(redis)
+    try:
+        with running_nodes(tmp_path, 1, env) as first:
+            assert "redis unreachable at start" in first[0].log()
+            bob, roster = await join_presence(first, 0, "presence-early", "bob")
+            assert roster["ids"] == ["bob"]
+            api = first.api(0)
+            api.trigger("presence-early", "alone", {"x": 1})
+            api.close()
+            await drain(bob, "alone", 1)
+            redis.start()
+            with running_nodes(tmp_path / "second", 1, env) as second:
+                both = Nodes([first[0], second[0]])
+                # The first node registered bob when Redis came: the second node sees him.
+                deadline = time.monotonic() + 10
+                while not nodes_see(both, "presence-early", ["bob"]):
+                    assert time.monotonic() < deadline, "bob never reached the shared roster"
+                    await asyncio.sleep(0.1)
+                alice, roster = await join_presence(both, 1, "presence-early", "alice")
+                assert sorted(roster["ids"]) == ["alice", "bob"]
+                added = await drain(bob, "pusher_internal:member_added", 1)
+                assert json.loads(added[0]["data"])["user_id"] == "alice"
+                await alice.close()
+            await bob.close()
+    finally:
+        redis.stop()
+
+
+def nodes_see(nodes: Nodes, channel: str, users: list[str]) -> bool:
+    return all(sorted(u["id"] for u in nodes.get(i, f"channels/{channel}/users")["users"])
+               == users for i in range(len(nodes)))
