@@ -147,6 +147,13 @@ class NodeCare:
             await self.registry.stop(deregister=False)
 
     async def _clean_dead(self) -> None:
+        if self.hub.node_id not in await self.registry.known() and not self.stale:
+            # Another node took us for dead (our heartbeat lapsed while Redis was reachable
+            # for it) and removed our share: write it again.
+            log.warning("this node was declared dead by another; registering again",
+                        extra=self._extra)
+            self.stale = True
+            return
         for dead in await self.registry.dead_nodes():
             if dead == self.hub.node_id:
                 # Our own heartbeat lapsed (Redis was slow or away): we are alive, write it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,3 +166,27 @@ async def test_node_started_before_redis_serves_alone_then_joins(tmp_path: Path)
 def nodes_see(nodes: Nodes, channel: str, users: list[str]) -> bool:
     return all(sorted(u["id"] for u in nodes.get(i, f"channels/{channel}/users")["users"])
                == users for i in range(len(nodes)))
+
+
+async def test_node_frozen_past_its_heartbeat_registers_again(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    with running_nodes(tmp_path, 2, scaling_env(redis_server)) as nodes:
+        bob, _ = await join_presence(nodes, 0, "presence-frozen", "bob")
+        alice, _ = await join_presence(nodes, 1, "presence-frozen", "alice")
+        await drain(bob, "pusher_internal:member_added", 1)
+        frozen = nodes[1].process
+        assert frozen is not None and frozen.proc is not None
+        frozen.proc.send_signal(signal.SIGSTOP)  # alive, but silent: its heartbeat lapses
+        try:
+            removed = await drain(bob, "pusher_internal:member_removed", 1, timeout=30)
+            assert json.loads(removed[0]["data"])["user_id"] == "alice"
+        finally:
+            frozen.proc.send_signal(signal.SIGCONT)
+        # Its clients never left: it notices it was declared dead and writes its share again.
+        deadline = time.monotonic() + 15
+        while not nodes_see(nodes, "presence-frozen", ["alice", "bob"]):
+            assert time.monotonic() < deadline, "the frozen node's members never came back"
+            await asyncio.sleep(0.2)
+        assert nodes.get(0, "connections")["connections"] == 2
+        await bob.close()
+        await alice.close()
