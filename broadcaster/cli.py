@@ -156,8 +156,13 @@ async def _serve(config: Config, worker: int | None = None) -> None:
 
 async def _redis_hub(config: Config) -> RedisHub:
     """The hub of a node in a cluster, connecting (or retrying in the background) to Redis."""
-    from broadcaster.hub.redis_hub import RedisHub  # the redis package is an optional extra
     from broadcaster.server.websocket import encode_text_frame
+
+    try:
+        from broadcaster.hub.redis_hub import RedisHub  # the redis package is an optional extra
+    except ImportError as exc:
+        raise ConfigError(f"scaling is enabled but the redis package is missing ({exc}): "
+                          "pip install 'pusher-broadcaster[redis]'") from None
 
     assert config.scaling is not None
     hub = RedisHub(config.scaling, config.apps, encode_text_frame)

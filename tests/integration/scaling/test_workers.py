@@ -78,3 +78,26 @@ async def _exercise(nodes: Nodes, redis: RedisServer) -> None:
         "subscription_count"] == 12
     for client in clients:
         await client.close()
+
+
+_WITHOUT_REDIS = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'redis':
+            raise ImportError('No module named ' + repr(name))
+        return None
+sys.meta_path.insert(0, Block())
+from broadcaster.cli import main
+sys.exit(main(['serve', '--port', sys.argv[1], '--no-metrics']))
+"""
+
+
+def test_scaling_without_the_redis_package_is_a_clear_error() -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_REDIS, str(free_port())],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
+                          check=False, env={"PATH": "/usr/bin:/bin", "REVERB_APP_ID": "1",
+                                            "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s",
+                                            "REVERB_SCALING_ENABLED": "true"})
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'pusher-broadcaster[redis]'" in done.stderr
