@@ -50,6 +50,7 @@ class NodeCare:
         self.failures = 0
         self.cleaned: list[tuple[str, float]] = []  # (dead node, seconds the cleanup took)
         self._inflight = 0
+        self._closed = False
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._gate: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -62,15 +63,32 @@ class NodeCare:
                 self._run(), name=f"node-care-{self.hub.node_id}")
 
     async def stop(self) -> None:
+        """Stop the background loop and the heartbeat; from now on `guarded` answers None (a
+        late leave must not subtract from counters the node's final drop already cleared).
+        Calls in flight are given `timeout` s to finish."""
+        self._closed = True
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
-        await self.registry.stop(deregister=self.hub.bus.connected)
+        deadline = time.monotonic() + self.hub.config.timeout
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    async def final(self, operation: Callable[[SharedState], Awaitable[T]]) -> T | None:
+        """Run one last call after `stop` (the node removing its own share)."""
+        if not self.hub.bus.connected:
+            return None
+        try:
+            return await operation(self.hub.state)
+        except _FAILURES as exc:
+            log.warning("removing this node's share failed; the others will once its "
+                        "heartbeat expires", extra={**self._extra, "error": repr(exc)})
+            return None
 
     # -- guarded calls --------------------------------------------------------------------------
 
     async def guarded(self, operation: Callable[[SharedState], Awaitable[T]]) -> T | None:
-        if not self.hub.bus.connected:
+        if self._closed or not self.hub.bus.connected:
             return None
         while self._gate is not None:
             await self._gate.wait()

@@ -97,11 +97,17 @@ class RedisHub(Hub):
         """Remove this node's share of the shared state and disconnect."""
         await self.care.stop()
         if self.bus.connected:
+            removed = 0
             for app in self.apps.values():
-                dropped = await self.shared(partial(SharedState.drop_node, app_id=app.id,
-                                                    node_id=self.node_id))
+                dropped = await self.care.final(partial(SharedState.drop_node, app_id=app.id,
+                                                        node_id=self.node_id))
                 if dropped is not None:
+                    removed += 1
                     self.dropped(app, dropped)
+            # Leave the registry only when the share is gone; otherwise the heartbeat expires
+            # and another node cleans up, as after a crash.
+            if removed == len(self.apps):
+                await self.care.registry.stop(deregister=True)
             await self.bus.flush(self.config.timeout)
         await self.bus.close()
         await self._client.aclose()

@@ -190,3 +190,22 @@ async def test_node_frozen_past_its_heartbeat_registers_again(
         assert nodes.get(0, "connections")["connections"] == 2
         await bob.close()
         await alice.close()
+
+
+async def test_clean_shutdown_leaves_nothing_behind(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    env = scaling_env(redis_server)
+    with running_nodes(tmp_path, 2, env) as nodes:
+        bob, _ = await join_presence(nodes, 0, "presence-leaving", "bob")
+        alice, _ = await join_presence(nodes, 1, "presence-leaving", "alice")
+        await drain(bob, "pusher_internal:member_added", 1)
+        nodes[1].stop()  # SIGTERM: 4200 to its clients, then its share is removed at once
+        removed = await drain(bob, "pusher_internal:member_removed", 1, timeout=5)
+        assert json.loads(removed[0]["data"])["user_id"] == "alice"
+        assert nodes.get(0, "connections")["connections"] == 1
+        with redis_server.client() as direct:
+            assert direct.zcard(f"{env['REVERB_SCALING_PREFIX']}:nodes") == 1
+            node_keys = direct.keys(f"{env['REVERB_SCALING_PREFIX']}:*:node:*")
+        assert len(node_keys) == 2  # node 0's channels and presence shares only
+        await bob.close()
+        await alice.close()
