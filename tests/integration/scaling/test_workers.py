@@ -58,6 +58,12 @@ async def test_two_workers_share_the_port_and_stop_together(tmp_path: Path) -> N
 
 
 async def _exercise(nodes: Nodes, redis: RedisServer) -> None:
+    # `/up` answered as soon as one worker listened; the kernel only spreads connections over
+    # the workers listening when they arrive.
+    deadline = time.monotonic() + 20
+    while nodes[0].log().count('msg="listening"') < 2:
+        assert time.monotonic() < deadline, "the second worker never listened"
+        await asyncio.sleep(0.05)
     clients = [nodes.client(0) for _ in range(12)]
     for client in clients:
         await client.open()
