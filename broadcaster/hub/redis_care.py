@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from redis.exceptions import RedisError
 
 from broadcaster.hub.node_registry import NodeRegistry
+from broadcaster.hub.redis_announce import announce_dropped, announce_registered
 from broadcaster.hub.redis_state import SharedState
 from broadcaster.hub.tasks import cancel_and_wait
 
@@ -36,6 +37,7 @@ _STALE_CHECK = 1.0  # seconds between checks that the share needs rewriting
 # Shared-state calls running at once. The client's pool holds 100 connections and refuses
 # beyond; a burst of connections (clients coming back after a restart) waits here instead.
 MAX_CONCURRENT_CALLS = 64
+_CLAIM_SETTLE = 1.0  # seconds between noticing we were claimed dead and registering again
 
 
 class NodeCare:
@@ -111,8 +113,10 @@ class NodeCare:
 
     # -- re-registration ------------------------------------------------------------------------
 
-    async def reregister(self) -> None:
-        """Rewrite this node's share from its sockets; raises when Redis fails."""
+    async def reregister(self, *, announce: bool = False) -> None:
+        """Rewrite this node's share from its sockets; raises when Redis fails. With
+        `announce`, members, channels and users that this brings back are announced (the
+        other nodes had announced them gone)."""
         gate = asyncio.Event()
         while self._gate is not None:  # one rewrite at a time
             await self._gate.wait()
@@ -124,8 +128,10 @@ class NodeCare:
             started = time.monotonic()
             await self.registry.beat()
             local = self.hub.local
-            for app_id in self.hub.apps:
-                await self.hub.state.register(app_id, local.snapshot(app_id))
+            for app_id, app in self.hub.apps.items():
+                registered = await self.hub.state.register(app_id, local.snapshot(app_id))
+                if announce:
+                    announce_registered(self.hub, app, registered)
             self.stale = False
             log.info("node state registered in redis", extra={
                 **self._extra, "connections": sum(local.connections.values()),
@@ -135,9 +141,9 @@ class NodeCare:
             self._gate = None
             gate.set()
 
-    async def reregister_quietly(self) -> None:
+    async def reregister_quietly(self, *, announce: bool = False) -> None:
         try:
-            await self.reregister()
+            await self.reregister(announce=announce)
         except _FAILURES as exc:
             log.warning("registering node state failed; will retry",
                         extra={**self._extra, "error": repr(exc)})
@@ -167,10 +173,12 @@ class NodeCare:
     async def _clean_dead(self) -> None:
         if self.hub.node_id not in await self.registry.known() and not self.stale:
             # Another node took us for dead (our heartbeat lapsed while Redis was reachable
-            # for it) and removed our share: write it again.
+            # for it): it removes our share right after claiming us, so give it a moment,
+            # then write the share again and announce our members back.
             log.warning("this node was declared dead by another; registering again",
                         extra=self._extra)
-            self.stale = True
+            await asyncio.sleep(_CLAIM_SETTLE)
+            await self.reregister_quietly(announce=True)
             return
         for dead in await self.registry.dead_nodes():
             if dead == self.hub.node_id:
@@ -184,7 +192,7 @@ class NodeCare:
             for app in self.hub.apps.values():
                 dropped = await self.hub.state.drop_node(app.id, dead)
                 removed += len(dropped.removed)
-                self.hub.dropped(app, dropped)
+                announce_dropped(self.hub, app, dropped)
             took = time.monotonic() - started
             self.cleaned.append((dead, took))
             log.warning("cleaned up after dead node", extra={

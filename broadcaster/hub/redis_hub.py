@@ -28,8 +28,9 @@ from broadcaster.hub import envelope as wire
 from broadcaster.hub.base import CachedEvent, ChannelStats, Hub, Subscriber
 from broadcaster.hub.envelope import Envelope, Kind
 from broadcaster.hub.local_state import FrameEncoder, LocalState
+from broadcaster.hub.redis_announce import announce_dropped
 from broadcaster.hub.redis_care import NodeCare
-from broadcaster.hub.redis_state import Dropped, SharedState
+from broadcaster.hub.redis_state import SharedState
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
@@ -103,7 +104,7 @@ class RedisHub(Hub):
                                                         node_id=self.node_id))
                 if dropped is not None:
                     removed += 1
-                    self.dropped(app, dropped)
+                    announce_dropped(self, app, dropped)
             # Leave the registry only when the share is gone; otherwise the heartbeat expires
             # and another node cleans up, as after a crash.
             if removed == len(self.apps):
@@ -133,7 +134,7 @@ class RedisHub(Hub):
                     return
         self._apply(message)
 
-    def _event(self, app: App, channel: str, text: str, except_socket_id: str | None) -> None:
+    def event(self, app: App, channel: str, text: str, except_socket_id: str | None) -> None:
         self.send(Envelope(self.node_id, app.id, channel, text, except_socket_id))
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -188,20 +189,21 @@ class RedisHub(Hub):
         if joined is None:  # Redis away: this node's view, announced to this node's sockets
             state.total = len(state.subscribers)
             if first_here and member is not None:
-                self._event(app, channel, frames.member_added(channel, member.user_id,
-                                                              member.user_info),
-                            subscriber.socket_id)
+                self._member_added(app, channel, member, subscriber)
             return None if state.roster is None else state.roster.members()
         state.total = joined.total
         if joined.total == 1:
             self.observer(app, {"name": "channel_occupied", "channel": channel})
         if joined.first and member is not None:
-            self._event(app, channel,
-                        frames.member_added(channel, member.user_id, member.user_info),
-                        subscriber.socket_id)
+            self._member_added(app, channel, member, subscriber)
             self.observer(app, {"name": "member_added", "channel": channel,
                                 "user_id": member.user_id})
         return joined.roster
+
+    def _member_added(self, app: App, channel: str, member: Member,
+                      subscriber: Subscriber) -> None:
+        text = frames.member_added(channel, member.user_id, member.user_info)
+        self.event(app, channel, text, subscriber.socket_id)
 
     async def leave(self, app: App, channel: str, subscriber: Subscriber,
                     member: Member | None) -> None:
@@ -212,11 +214,11 @@ class RedisHub(Hub):
         left = await self.shared(lambda s: s.leave(app.id, channel, member))
         if left is None:
             if last_here and member is not None:
-                self._event(app, channel, frames.member_removed(channel, member.user_id), None)
+                self.event(app, channel, frames.member_removed(channel, member.user_id), None)
             return
         total, last = left
         if last and member is not None:
-            self._event(app, channel, frames.member_removed(channel, member.user_id), None)
+            self.event(app, channel, frames.member_removed(channel, member.user_id), None)
             self.observer(app, {"name": "member_removed", "channel": channel,
                                 "user_id": member.user_id})
         if total == 0:
@@ -233,7 +235,7 @@ class RedisHub(Hub):
                 await self.publish_to_user(app, user_id, text, except_socket_id)
                 return
             await self.shared(lambda s: s.cache(app.id, channel, text, app.cache_ttl))
-        self._event(app, channel, text, except_socket_id)
+        self.event(app, channel, text, except_socket_id)
 
     async def channels(self, app: App, prefix: str = "") -> dict[str, ChannelStats]:
         counts = await self.shared(lambda s: s.channel_counts(app.id))
@@ -297,13 +299,13 @@ class RedisHub(Hub):
         """Announce `total` now, or leave it to housekeeping when the throttle says wait."""
         if total <= THROTTLE_ABOVE or await self.shared(
                 lambda s: s.count_send_allowed(app.id, channel)):
-            self._send_count(app, channel, total)
+            self.send_count(app, channel, total)
         else:
             self._pending_counts[(app.id, channel)] = app
 
-    def _send_count(self, app: App, channel: str, total: int) -> None:
+    def send_count(self, app: App, channel: str, total: int) -> None:
         self._pending_counts.pop((app.id, channel), None)
-        self._event(app, channel, frames.subscription_count(channel, total), None)
+        self.event(app, channel, frames.subscription_count(channel, total), None)
         self.observer(app, {"name": "subscription_count", "channel": channel,
                             "subscription_count": total})
 
@@ -321,7 +323,7 @@ class RedisHub(Hub):
                 self._pending_counts.pop((app_id, channel), None)
             elif await self.shared(partial(SharedState.count_send_allowed, app_id=app_id,
                                            channel=channel)):
-                self._send_count(app, channel, total)
+                self.send_count(app, channel, total)
 
     # -- signed-in users ------------------------------------------------------------------------
 
@@ -334,11 +336,11 @@ class RedisHub(Hub):
         first_here = self.local.users.add(app.id, subscriber, user)
         if signed is None:
             if first_here:
-                self._watch(app, user.id, "online", subscriber.socket_id)
+                self.watch(app, user.id, "online", subscriber.socket_id)
             return online_here
         count, online = signed
         if count == 1:
-            self._watch(app, user.id, "online", subscriber.socket_id)
+            self.watch(app, user.id, "online", subscriber.socket_id)
         return online
 
     async def sign_out(self, app: App, subscriber: Subscriber, user: SignedInUser) -> None:
@@ -348,9 +350,9 @@ class RedisHub(Hub):
         last_here = self.local.users.remove(app.id, subscriber, user)
         signed = await self.shared(lambda s: s.sign(app.id, user.id, -1))
         if (last_here if signed is None else signed[0] == 0):
-            self._watch(app, user.id, "offline", subscriber.socket_id)
+            self.watch(app, user.id, "offline", subscriber.socket_id)
 
-    def _watch(self, app: App, user_id: str, name: str, except_socket_id: str | None) -> None:
+    def watch(self, app: App, user_id: str, name: str, except_socket_id: str | None) -> None:
         self.send(Envelope(self.node_id, app.id, user_id, name, except_socket_id, Kind.WATCH))
 
     async def user_connections(self, app: App, user_id: str) -> int:
@@ -366,24 +368,6 @@ class RedisHub(Hub):
         text = json.dumps({"code": error.code, "message": error.message})
         self.send(Envelope(self.node_id, app.id, user_id, text, None, Kind.TERMINATE))
         return count
-
-    # -- a node's share removed (dead node, or this node closing) ------------------------------
-
-    def dropped(self, app: App, dropped: Dropped) -> None:
-        """Announce what removing a node's share decided, as if its sockets had left."""
-        for channel, user_id in dropped.removed:
-            self._event(app, channel, frames.member_removed(channel, user_id), None)
-            self.observer(app, {"name": "member_removed", "channel": channel,
-                                "user_id": user_id})
-        for channel in dropped.vacated:
-            self.observer(app, {"name": "channel_vacated", "channel": channel})
-        for user_id in dropped.offline:
-            self._watch(app, user_id, "offline", None)
-        if app.subscription_count:
-            for channel, total in dropped.counts.items():
-                if channel_kind(channel) is not ChannelKind.PRESENCE:
-                    self._send_count(app, channel, total)
-
 
 def _full(app: App, channel: str) -> SubscriptionError:
     return SubscriptionError(channel,

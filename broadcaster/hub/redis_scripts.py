@@ -109,7 +109,8 @@ return {n, online}
 # Removes everything `node` contributed; 'register' then adds the given state back.
 # 'drop' returns what the removal decided, for the events: {vacated channels, flat
 # [channel, user]... whose last connection it was, users now offline, flat [channel, count]...
-# of channels still occupied}.
+# of channels still occupied}. 'register' returns what the addition decided, the other way
+# round: {channels now occupied, flat [channel, user]... now present, users now online, {}}.
 NODE_STATE = _HELPERS + """
 local node, mode = ARGV[1], ARGV[2]
 local vacated, removed, offline, changed = {}, {}, {}, {}
@@ -152,19 +153,22 @@ redis.call('DEL', mine)
 redis.call('HDEL', k('conns'), node)
 if mode ~= 'register' then return {vacated, removed, offline, changed} end
 local state = cjson.decode(ARGV[3])
+local occupied, added, online = {}, {}, {}
 if state.conns > 0 then redis.call('HSET', k('conns'), node, state.conns) end
 for _, e in ipairs(state.channels) do
-  redis.call('HINCRBY', channels, e[1], e[2])
+  if redis.call('HINCRBY', channels, e[1], e[2]) == e[2] then occupied[#occupied + 1] = e[1] end
   redis.call('HINCRBY', k('node', node, 'channels'), e[1], e[2])
 end
 for _, e in ipairs(state.presence) do
-  redis.call('HINCRBY', k('presence', e[1]), e[2], e[3])
+  if redis.call('HINCRBY', k('presence', e[1]), e[2], e[3]) == e[3] then
+    added[#added + 1] = e[1]; added[#added + 1] = e[2]
+  end
   redis.call('HSETNX', k('members', e[1]), e[2], e[4])
   redis.call('HINCRBY', k('node', node, 'presence'), e[1] .. '\\0' .. e[2], e[3])
 end
 for _, e in ipairs(state.users) do
-  redis.call('HINCRBY', users, e[1], e[2])
+  if redis.call('HINCRBY', users, e[1], e[2]) == e[2] then online[#online + 1] = e[1] end
   redis.call('HINCRBY', k('node', node, 'users'), e[1], e[2])
 end
-return {{}, {}, {}, {}}
+return {occupied, added, online, {}}
 """

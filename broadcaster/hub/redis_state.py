@@ -49,6 +49,15 @@ class Dropped:
     counts: dict[str, int]  # channels still occupied -> their subscriptions
 
 
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What writing a node's share decided (counters that went up from zero)."""
+
+    occupied: list[str]
+    added: list[tuple[str, str]]  # (channel, user) now present
+    online: list[str]
+
+
 class SharedState:
     """Shared state of one deployment for node `node_id`, over `client` (not closed here)."""
 
@@ -117,9 +126,15 @@ class SharedState:
                        [_text(u) for u in offline],
                        {_text(changed[i]): int(changed[i + 1]) for i in range(0, len(changed), 2)})
 
-    async def register(self, app_id: str, snapshot: dict[str, Any]) -> None:
-        """Replace this node's share of `app_id` with `snapshot` (see `LocalState.snapshot`)."""
-        await self._run(self._node_state, app_id, "register", json.dumps(snapshot))
+    async def register(self, app_id: str, snapshot: dict[str, Any]) -> Registered:
+        """Replace this node's share of `app_id` with `snapshot` (see `LocalState.snapshot`);
+        returns what adding it decided."""
+        occupied, added, online, _ = await self._run(self._node_state, app_id, "register",
+                                                     json.dumps(snapshot))
+        return Registered([_text(c) for c in occupied],
+                          [(_text(added[i]), _text(added[i + 1]))
+                           for i in range(0, len(added), 2)],
+                          [_text(u) for u in online])
 
     async def count_send_allowed(self, app_id: str, channel: str) -> bool:
         """Whether a throttled subscription count may go out now (once per 5 s, cluster-wide)."""

@@ -182,7 +182,11 @@ async def test_node_frozen_past_its_heartbeat_registers_again(
             assert json.loads(removed[0]["data"])["user_id"] == "alice"
         finally:
             frozen.proc.send_signal(signal.SIGCONT)
-        # Its clients never left: it notices it was declared dead and writes its share again.
+        # Its clients never left: it notices it was declared dead, writes its share again and
+        # announces its members back.
+        added = await drain(bob, "pusher_internal:member_added", 1, timeout=15)
+        assert json.loads(added[0]["data"]) == {"user_id": "alice",
+                                                "user_info": {"name": "ALICE"}}
         deadline = time.monotonic() + 15
         while not nodes_see(nodes, "presence-frozen", ["alice", "bob"]):
             assert time.monotonic() < deadline, "the frozen node's members never came back"
