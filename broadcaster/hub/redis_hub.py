@@ -235,7 +235,20 @@ class RedisHub(Hub):
                 await self.publish_to_user(app, user_id, text, except_socket_id)
                 return
             await self.shared(lambda s: s.cache(app.id, channel, text, app.cache_ttl))
-        self.event(app, channel, text, except_socket_id)
+        message = Envelope(self.node_id, app.id, channel, text, except_socket_id)
+        if self.bus.connected:
+            try:
+                payload = wire.encode(message)
+            except wire.EnvelopeError:
+                pass
+            else:
+                # Answer once Redis has the event: the publisher's next event, even through
+                # another node, then reaches every subscriber after this one.
+                sent = await self.bus.published(self._topics.for_channel(app.id, channel),
+                                                payload, self.config.timeout)
+                if sent or (sent is False and self.bus.connected):
+                    return  # delivered, or still on its way: never deliver it twice
+        self.send(message)
 
     async def channels(self, app: App, prefix: str = "") -> dict[str, ChannelStats]:
         counts = await self.shared(lambda s: s.channel_counts(app.id))

@@ -44,6 +44,23 @@ async def test_http_publish_on_one_node_reaches_every_node_once_in_order(nodes: 
         await client.close()
 
 
+async def test_sequential_publishes_through_different_nodes_keep_their_order(
+        nodes: Nodes) -> None:
+    clients = [nodes.client(i) for i in range(3)]
+    for client in clients:
+        await client.open()
+        await client.subscribe("relay")
+    apis = [nodes.api(i) for i in range(3)]
+    for n in range(60):  # each answer comes before the next request, on another node
+        assert apis[n % 3].trigger("relay", "step", {"n": n}).status_code == 200
+    for api in apis:
+        api.close()
+    for client in clients:
+        steps = await drain(client, "step", 60)
+        assert [json.loads(e["data"])["n"] for e in steps] == list(range(60))
+        await client.close()
+
+
 async def test_socket_id_exclusion_holds_on_other_nodes(nodes: Nodes) -> None:
     a, b = nodes.client(0), nodes.client(2)
     await a.open()
