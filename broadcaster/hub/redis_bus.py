@@ -59,6 +59,11 @@ class BusStats:
     handler_errors: int = 0  # exceptions raised by the message handler
 
 
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class _Lost(Exception):
     """A connection needs to be rebuilt (the reason is the message)."""
 
@@ -157,13 +162,16 @@ class RedisBus:
         (another node's later message cannot reach Redis first)."""
         if not self.publish(topic, payload):
             return None
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append((self._accepted, waiter))
+        # A timer, not wait_for or asyncio.timeout: no extra task, and callers may be stepped
+        # eagerly outside any task (broadcaster.server.eager).
+        timer = loop.call_later(within, _expire, waiter)
         try:
-            async with asyncio.timeout(within):  # no extra task, unlike wait_for on 3.11
-                return await waiter
-        except TimeoutError:
-            return False
+            return await waiter
+        finally:
+            timer.cancel()
 
     def _settle(self, count: int, ok: bool) -> None:
         """`count` more messages, in queue order, were accepted by Redis (`ok`) or lost."""
