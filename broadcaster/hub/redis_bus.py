@@ -59,11 +59,6 @@ class BusStats:
     handler_errors: int = 0  # exceptions raised by the message handler
 
 
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
-
-
 class _Lost(Exception):
     """A connection needs to be rebuilt (the reason is the message)."""
 
@@ -155,23 +150,17 @@ class RedisBus:
         self._wake.set()
         return True
 
-    async def published(self, topic: str, payload: bytes, within: float) -> bool | None:
-        """`publish`, then wait (at most `within` s) until Redis accepted the message: True
-        if it did, False if it was lost or is still on its way, None if `publish` refused it.
-        A caller that waits before publishing the next message keeps its order across nodes
-        (another node's later message cannot reach Redis first)."""
+    async def published(self, topic: str, payload: bytes) -> bool | None:
+        """`publish`, then wait until Redis accepted the message: True if it did, False if it
+        was lost, None if `publish` refused it. A caller that waits before publishing the next
+        message keeps its order across nodes (another node's later message cannot reach Redis
+        first). No timer: every accepted message is settled within about `config.timeout`,
+        when its batch is acknowledged or when the writer gives up on Redis."""
         if not self.publish(topic, payload):
             return None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._accepted, waiter))
-        # A timer, not wait_for or asyncio.timeout: no extra task, and callers may be stepped
-        # eagerly outside any task (broadcaster.server.eager).
-        timer = loop.call_later(within, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
+        return await waiter
 
     def _settle(self, count: int, ok: bool) -> None:
         """`count` more messages, in queue order, were accepted by Redis (`ok`) or lost."""

@@ -245,7 +245,7 @@ class RedisHub(Hub):
                 # Answer once Redis has the event: the publisher's next event, even through
                 # another node, then reaches every subscriber after this one.
                 sent = await self.bus.published(self._topics.for_channel(app.id, channel),
-                                                payload, self.config.timeout)
+                                                payload)
                 if sent or (sent is False and self.bus.connected):
                     return  # delivered, or still on its way: never deliver it twice
         self.send(message)
