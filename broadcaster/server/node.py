@@ -31,10 +31,12 @@ class BroadcastServer:
 
     def __init__(self, apps: AppRegistry, *, limits: ServerLimits | None = None,
                  hub: Hub | None = None, debug: bool = False,
-                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "") -> None:
+                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "",
+                 reuse_port: bool = False) -> None:
         self.apps = apps
         self.ssl_context = ssl_context
         self.path_prefix = path_prefix
+        self.reuse_port = reuse_port  # several processes share the port (serve --workers)
         self.limits = limits or ServerLimits()
         self._hub = hub
         self.debug = debug
@@ -56,6 +58,7 @@ class BroadcastServer:
         node = self.node
         self._server = await loop.create_server(lambda: HttpConnection(node), host, port,
                                                 reuse_address=True, backlog=4096,
+                                                reuse_port=self.reuse_port or None,
                                                 ssl=self.ssl_context)
         self._sweeper = loop.create_task(self._sweep_forever())
 

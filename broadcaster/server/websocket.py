@@ -110,8 +110,10 @@ class WebSocketConnection(asyncio.Protocol):
             return self.close_with(refusal)
         app = self.app
         assert app is not None
-        count = await self.node.hub.connect(app, self)
+        # Registered before the hub call: a socket that drops while a shared hub is still
+        # counting it must be counted out again, or the app's connection count leaks.
         self._registered = True
+        count = await self.node.hub.connect(app, self)
         if app.max_connections is not None and count > app.max_connections:
             return self.close_with(OverConnectionQuota("Application is over its connection quota"))
         self.pusher = PusherConnection(app, self.socket_id, self.node.loop.time())
