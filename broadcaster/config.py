@@ -12,15 +12,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from broadcaster.config_values import ConfigError as ConfigError  # noqa: PLC0414 (re-export)
+from broadcaster.config_values import parse_bool as _bool
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.paths import normalize_prefix
 from broadcaster.protocol.webhook_config import Webhook, parse_webhooks
 from broadcaster.scaling import ScalingConfig, load_scaling
 from broadcaster.server.state import ServerLimits
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the setting and the fix."""
 
 
 @dataclass(frozen=True)
@@ -80,17 +78,6 @@ def _optional_float(name: str, value: Any) -> float | None:
     if number <= 0:
         raise ConfigError(f"{name} must be above 0 (leave it unset to turn the limit off)")
     return number
-
-
-def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _origins(name: str, value: Any) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 and/or a TOML `[scaling]` table.
 
 `load_scaling(env, table)` returns None when scaling is off (the default, as in Reverb) and raises
-`broadcaster.config.ConfigError` naming the setting when something cannot be used. The
+`ConfigError` naming the setting when something cannot be used. The
 environment wins over the table, as everywhere else in the configuration.
 
 Environment names (TOML key in brackets):
@@ -29,6 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 from urllib.parse import unquote, urlsplit
+
+from broadcaster.config_values import ConfigError
+from broadcaster.config_values import parse_bool as _bool
 
 Mode = Literal["standalone", "sentinel", "cluster"]
 Address = tuple[str, int]
@@ -91,22 +94,7 @@ class ScalingConfig:
 
 
 def _fail(message: str) -> NoReturn:
-    # Imported here, not at the top: config.py will import this module to hook scaling in, and
-    # config.py itself imports the protocol and server packages.
-    from broadcaster.config import ConfigError
-
     raise ConfigError(message)
-
-
-def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    _fail(f"{name} must be true or false, got {value!r}")
 
 
 def _int(name: str, value: Any, low: int, high: int) -> int:

@@ -45,6 +45,18 @@ def wait_for_http(
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, sig: int = signal.SIGTERM) -> None:
+    """Send `sig` (SIGKILL for a crash) and wait for the exit; kill after 10 s if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @dataclass
 class ManagedProcess:
     """A subprocess that is started, waited for, and always stopped."""
@@ -69,14 +81,7 @@ class ManagedProcess:
                 raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, sig)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)

@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stop_process
 
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "redis-cli"
@@ -124,14 +124,7 @@ class RedisServer:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the process (SIGKILL for a crash) and wait for it to exit."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc, sig)
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
