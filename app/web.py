@@ -12,16 +12,22 @@ from starlette.middleware import Middleware
 
 from app.auth import PasswordHashing, TokenIssuer
 from app.config import DEMO_MODEL_LABEL, Settings
-from app.container import Services
+from app.container import Limits, Services
 from app.db import Database, create_db_engine, upgrade_schema
-from app.errors import ApiError, api_error_handler, http_error_handler, unexpected_error_handler
-from app.ratelimit import SlidingWindowLimiter
+from app.errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    shared_state_error_handler,
+    unexpected_error_handler,
+)
 from app.routes import auth, broadcasting, conversations, messages, meta, ui
 from app.security import SecurityMiddleware
 from app.services import accounts, message_store
 from app.services.chat import ChatService
 from app.services.llm import ClaudeModel, DemoModel, ReplyModel
 from app.services.publisher import PusherPublisher
+from app.shared_state import Limit, MemoryState, SharedState, SharedStateUnavailable
 
 logger = logging.getLogger("app")
 # Nobody has signed in yet: registration and login bodies are a few hundred bytes.
@@ -51,6 +57,15 @@ def _reply_model(settings: Settings) -> ReplyModel:
     )
 
 
+def shared_state(settings: Settings) -> SharedState:
+    """Redis when one is configured (several processes), else this process's memory."""
+    if settings.redis is None:
+        return MemoryState()
+    from app.redis_state import RedisState
+
+    return RedisState(settings.redis)
+
+
 def build_services(settings: Settings, db: Database) -> Services:
     publisher = PusherPublisher(
         settings.broadcaster,
@@ -59,18 +74,22 @@ def build_services(settings: Settings, db: Database) -> Services:
         parallel_requests=settings.publish_connections,
         tick_seconds=settings.publish_tick_ms / 1000,
     )
+    state = shared_state(settings)
     return Services(
         settings=settings,
         db=db,
         passwords=PasswordHashing(settings.hashing_concurrency),
         tokens=TokenIssuer(settings.secret_key, settings.token_ttl_seconds),
         publisher=publisher,
-        chat=ChatService(db, publisher, _reply_model(settings), settings),
-        typing_limiter=SlidingWindowLimiter(settings.typing_limit_per_minute, 60.0),
-        login_limiter=SlidingWindowLimiter(settings.login_attempts_per_minute, 60.0),
-        login_address_limiter=SlidingWindowLimiter(settings.login_address_limit_per_minute, 60.0),
-        register_limiter=SlidingWindowLimiter(settings.register_limit_per_minute, 60.0),
-        message_limiter=SlidingWindowLimiter(settings.message_limit_per_minute, 60.0),
+        chat=ChatService(db, publisher, _reply_model(settings), settings, state),
+        state=state,
+        limits=Limits(
+            typing=Limit("typing", settings.typing_limit_per_minute),
+            login=Limit("login", settings.login_attempts_per_minute),
+            login_address=Limit("login-address", settings.login_address_limit_per_minute),
+            register=Limit("register", settings.register_limit_per_minute),
+            message=Limit("message", settings.message_limit_per_minute),
+        ),
     )
 
 
@@ -87,6 +106,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         finally:
             await services.chat.shutdown()
             await services.publisher.aclose()
+            await services.state.aclose()
             database.dispose()
 
     return Starlette(
@@ -104,6 +124,7 @@ def create_app(settings: Settings, db: Database | None = None) -> Starlette:
         )],
         exception_handlers={
             ApiError: api_error_handler,
+            SharedStateUnavailable: shared_state_error_handler,
             HTTPException: http_error_handler,
             Exception: unexpected_error_handler,
         },

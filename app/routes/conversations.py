@@ -93,7 +93,7 @@ async def remove_member(request: Request) -> Response:
     removed = await services.db.run(
         lambda s: conversations.remove_member(s, user, conversation_id, member_id)
     )
-    services.chat.retarget(conversation_id, removed.new_token)
+    await services.chat.retarget(conversation_id, removed.new_token)
     await services.publisher.trigger(
         [private_channel(conversation_id, removed.old_token),
          presence_channel(conversation_id, removed.old_token)],
