@@ -135,6 +135,14 @@ class RedisState:
         await self._call(lambda: self._client.delete(
             self._key("reply", message_id), self._key("stop", message_id)))
 
+    async def streaming_anywhere(self, message_ids: Iterable[int]) -> set[int]:
+        ids = list(message_ids)
+        if not ids:
+            return set()
+        owners = await self._call(lambda: self._client.mget(
+            [self._key("reply", m) for m in ids]))
+        return {m for m, owner in zip(ids, owners, strict=True) if owner is not None}
+
     async def request_stop(self, message_id: int, reason: str | None) -> bool:
         if not await self._call(lambda: self._client.exists(self._key("reply", message_id))):
             return False

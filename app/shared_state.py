@@ -76,6 +76,10 @@ class SharedState(Protocol):
         """Forget `streaming_here(message_id)`."""
         ...
 
+    async def streaming_anywhere(self, message_ids: Iterable[int]) -> set[int]:
+        """Those of `message_ids` that a live process streams now."""
+        ...
+
     async def request_stop(self, message_id: int, reason: str | None) -> bool:
         """Ask the process streaming `message_id` elsewhere to stop it with `reason`.
 
@@ -130,6 +134,9 @@ class MemoryState:
 
     async def stream_ended(self, message_id: int) -> None:
         return None
+
+    async def streaming_anywhere(self, message_ids: Iterable[int]) -> set[int]:
+        return set()  # asked at start, when this one process streams nothing yet
 
     async def request_stop(self, message_id: int, reason: str | None) -> bool:
         return False  # every reply of this app streams here, and was looked for here first

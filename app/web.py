@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -34,12 +36,35 @@ logger = logging.getLogger("app")
 ANONYMOUS_BODY_LIMIT = 64 * 1024
 
 
+def _alive(settings: Settings, message_ids: list[int]) -> set[int]:
+    """The replies other processes stream now (none without Redis, or when it cannot say)."""
+    if settings.redis is None or not message_ids:
+        return set()
+
+    async def ask() -> set[int]:
+        state = shared_state(settings)
+        try:
+            return await state.streaming_anywhere(message_ids)
+        finally:
+            await state.aclose()
+
+    # In a thread of its own: this may be called with or without an event loop running.
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(asyncio.run, ask()).result()
+        except SharedStateUnavailable as exc:
+            logger.warning("cannot tell which replies other processes stream: %s", exc)
+            return set(message_ids)  # when in doubt, fail none: a cancel ends a leftover
+
+
 def prepare_database(settings: Settings) -> Database:
-    """Migrate the schema to head, fail replies a previous run left streaming, seed the demo."""
+    """Migrate the schema to head, fail the replies a previous run left streaming (not those
+    another process streams now), seed the demo."""
     db = Database(create_db_engine(settings.database_url))
     upgrade_schema(db.engine)
     with db.session() as session:
-        interrupted = message_store.fail_interrupted(session)
+        alive = _alive(settings, message_store.streaming_ids(session))
+        interrupted = message_store.fail_interrupted(session, alive)
         if interrupted:
             logger.warning("marked %d interrupted replies as failed", interrupted)
         if settings.seed_demo and accounts.seed_demo(

@@ -28,6 +28,8 @@ from app.shared_state import SharedState, SharedStateUnavailable
 logger = logging.getLogger("app.chat")
 SHUTDOWN_REASON = "The server stopped before the reply was complete."
 INTERNAL_ERROR = "The reply failed because of an internal error."
+# Beyond two polls: the poll's own round trip and the publish tick of a chunk under way.
+RETARGET_MARGIN = 0.05
 # How long a cancel waits for another process to store the reply's end.
 CANCEL_WAIT_SECONDS = 5.0
 
@@ -121,9 +123,13 @@ class ChatService:
 
     async def retarget(self, conversation_id: int, token: str) -> None:
         """Publish the running replies of a conversation under its new channel token, here at
-        once and in the other processes from their next poll."""
+        once and in the other processes from their next poll: with other processes, this
+        returns once two polls have passed, so that what the caller publishes next (the
+        member's removal) follows the last chunk sent on the old channel."""
         self._retarget_here(conversation_id, token)
         await self._state.retarget(conversation_id, token)
+        if self._state.shared:
+            await asyncio.sleep(2 * self._settings.shared_poll_ms / 1000 + RETARGET_MARGIN)
 
     def _retarget_here(self, conversation_id: int, token: str) -> None:
         if conversation_id in self._tokens:

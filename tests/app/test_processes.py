@@ -150,6 +150,69 @@ async def _post_when_free(user: ApiUser, url: str, text: str) -> httpx.Response:
     return response
 
 
+async def test_a_member_removed_on_the_other_process_stops_receiving_the_reply(
+    pair: Pair, shared_broadcaster: Broadcaster, fake_claude: FakeClaude
+) -> None:
+    async with httpx.AsyncClient(base_url=pair.first.base_url, timeout=15) as a, \
+            httpx.AsyncClient(base_url=pair.second.base_url, timeout=15) as b:
+        owner, guest = await register(a, "Owner"), await register(a, "Guest")
+        conversation = await owner.new_conversation()
+        base = f"/api/conversations/{conversation['id']}"
+        invited = await owner.post(f"{base}/members", {"email": guest.email})
+        old_channel = f"private-{invited.json()['conversation']['channel']}"
+        guest_socket = await Listener.open(shared_broadcaster)
+        owner_socket = await Listener.open(shared_broadcaster)
+        await guest_socket.subscribe(guest, old_channel)
+        await owner_socket.subscribe(owner, old_channel)
+        prompt = f"long reply {uuid.uuid4().hex}"
+        fake_claude.script(Script(reply="x" * 200, chunk_size=2, delay=0.02), match=prompt)
+        posted = await owner.post(f"{base}/messages", {"message": prompt})  # streams on `a`
+        reply_id = posted.json()["assistant_message"]["id"]
+        await guest_socket.wait_for(lambda e: e["event"] == "message.chunk")
+
+        removed = await on(owner, b).delete(f"{base}/members/{guest.id}")
+        assert removed.status_code == 200, removed.text
+        new_channel = f"private-{removed.json()['conversation']['channel']}"
+        await guest_socket.wait_for(lambda e: e["event"] == "member.removed")
+        heard = len(guest_socket.chunks(reply_id))
+        await owner_socket.subscribe(owner, new_channel)
+        final = await owner_socket.completed(reply_id)
+        assert final["content"] == "x" * 200
+        await asyncio.sleep(0.3)
+        assert len(guest_socket.chunks(reply_id)) == heard  # nothing after the removal
+        assert not any(e["event"] == "message.completed" for e in guest_socket.events)
+        assert heard < len(owner_socket.chunks(reply_id))
+        await guest_socket.close()
+        await owner_socket.close()
+
+
+async def test_a_process_starting_leaves_the_replies_of_the_others_streaming(
+    pair: Pair, shared_broadcaster: Broadcaster, fake_claude: FakeClaude, postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    async with httpx.AsyncClient(base_url=pair.first.base_url, timeout=15) as a:
+        user = await register(a)
+        conversation = await user.new_conversation()
+        prompt = f"long {uuid.uuid4().hex}"
+        fake_claude.script(Script(reply="y" * 160, chunk_size=1, delay=0.05), match=prompt)
+        url = f"/api/conversations/{conversation['id']}/messages"
+        reply_id = (await user.post(url, {"message": prompt})).json()["assistant_message"]["id"]
+        env = {**LIMITS, "REDIS_URL": f"redis://127.0.0.1:{pair.redis.port}/0"}
+        # A third process starts (as after a deploy or a crash) while the reply streams.
+        with running_app(tmp_path, database_url=postgres_url, broadcaster=shared_broadcaster,
+                         claude_url=fake_claude.base_url, extra_env=env):
+            shown = (await user.get(f"/api/conversations/{conversation['id']}")).json()
+            assert shown["messages"][-1]["status"] == "streaming", shown["messages"][-1]
+        for _ in range(100):  # bounded: the reply takes about 8 s
+            last = (await user.get(f"/api/conversations/{conversation['id']}")).json()
+            if last["messages"][-1]["status"] != "streaming":
+                break
+            await asyncio.sleep(0.2)
+        assert last["messages"][-1]["id"] == reply_id
+        assert last["messages"][-1]["status"] == "complete"
+        assert last["messages"][-1]["content"] == "y" * 160
+
+
 async def test_an_idempotency_key_replays_on_the_other_process(pair: Pair) -> None:
     async with httpx.AsyncClient(base_url=pair.first.base_url, timeout=15) as a, \
             httpx.AsyncClient(base_url=pair.second.base_url, timeout=15) as b:
