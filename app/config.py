@@ -77,6 +77,9 @@ class Settings:
     # Set: the processes share limits, cancels and channel tokens through this Redis.
     redis: ScalingConfig | None = None
     shared_poll_ms: int = 50
+    event_loop: str = "auto"
+    db_threads: int = 8
+    gc_freeze: bool = True
 
     @property
     def demo_mode(self) -> bool:
@@ -182,6 +185,13 @@ def _redis(env: Mapping[str, str]) -> ScalingConfig | None:
         raise ConfigError(str(exc)) from None
 
 
+def _event_loop(env: Mapping[str, str]) -> str:
+    loop = _text(env, "APP_EVENT_LOOP", "auto").lower()
+    if loop not in ("auto", "asyncio", "uvloop"):
+        raise ConfigError(f"APP_EVENT_LOOP must be auto, asyncio or uvloop, got {loop!r}")
+    return loop
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build and validate the settings from `env`; raise `ConfigError` on the first mistake."""
     environment = _text(env, "APP_ENV", "development").lower()
@@ -240,4 +250,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ui_dist=ui_dist,
         redis=_redis(env),
         shared_poll_ms=_int(env, "APP_SHARED_POLL_MS", 50, minimum=5),
+        event_loop=_event_loop(env),
+        db_threads=_int(env, "APP_DB_THREADS", 8, minimum=1),
+        gc_freeze=_bool(env, "APP_GC_FREEZE", True),
     )

@@ -21,4 +21,5 @@ def worker_app() -> Starlette:
     """The app on the prepared database, configured from the environment the parent set."""
     configure_logging()
     settings = load_settings(os.environ)
-    return create_app(settings, Database(create_db_engine(settings.database_url)))
+    return create_app(settings, Database(create_db_engine(settings.database_url),
+                                         settings.db_threads))

@@ -261,19 +261,6 @@ def test_several_workers_without_redis_are_refused(tmp_path: Path) -> None:
     assert "--workers above 1 needs a Redis" in result.stderr
 
 
-@dataclass
-class WorkersApp(AppServer):
-    """`chat-app serve --workers N`."""
-
-    workers: int = 2
-
-    def start(self) -> WorkersApp:
-        argv = [sys.executable, "-m", "app", "serve", "--host", self.host,
-                "--port", str(self.port), "--workers", str(self.workers)]
-        self._launch(argv, self.env, self.base_url)
-        return self
-
-
 async def test_two_workers_serve_one_port_with_the_same_secrets(
     tmp_path: Path, redis_server: RedisServer, shared_broadcaster: Broadcaster
 ) -> None:
@@ -281,7 +268,7 @@ async def test_two_workers_serve_one_port_with_the_same_secrets(
                   broadcaster=shared_broadcaster,
                   extra={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
                          "APP_SECRET_KEY": ""})  # generated once, by the parent, for both
-    server = WorkersApp(env=env, log_path=tmp_path / "app.log").start()
+    server = AppServer(env=env, workers=2, log_path=tmp_path / "app.log").start()
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             user = await register(http)
