@@ -127,7 +127,14 @@ class ChatService:
         returns once two polls have passed, so that what the caller publishes next (the
         member's removal) follows the last chunk sent on the old channel."""
         self._retarget_here(conversation_id, token)
-        await self._state.retarget(conversation_id, token)
+        try:
+            await self._state.retarget(conversation_id, token)
+        except SharedStateUnavailable as exc:
+            # The removal is stored already and must still be announced; a reply streaming in
+            # another process keeps the old channel until it ends.
+            logger.warning("could not tell the other processes about conversation %s's new "
+                           "channel: %s", conversation_id, exc)
+            return
         if self._state.shared:
             await asyncio.sleep(2 * self._settings.shared_poll_ms / 1000 + RETARGET_MARGIN)
 

@@ -246,6 +246,28 @@ async def test_typing_and_sign_in_limits_hold_across_processes(pair: Pair) -> No
         assert logins == [422, 422, 422, 429]
 
 
+async def test_while_redis_is_down_posts_are_refused_and_nothing_is_stored(pair: Pair) -> None:
+    async with httpx.AsyncClient(base_url=pair.first.base_url, timeout=15) as a:
+        user = await register(a)
+        conversation = await user.new_conversation()
+        url = f"/api/conversations/{conversation['id']}/messages"
+        pair.redis.stop()
+        try:
+            refused = await user.post(url, {"message": "hello"})
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] == "2"
+            shown = (await user.get(f"/api/conversations/{conversation['id']}")).json()
+            assert shown["messages"] == []
+        finally:
+            pair.redis.start()
+        for _ in range(20):  # bounded: a pooled connection to the stopped server fails once
+            accepted = await user.post(url, {"message": "hello"})
+            if accepted.status_code != 503:
+                break
+            await asyncio.sleep(0.2)
+        assert accepted.status_code == 202, accepted.text
+
+
 def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", "serve", "--port", str(free_port()), *args],
