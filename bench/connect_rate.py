@@ -52,6 +52,9 @@ async def measure(target: Target, connections: int, concurrency: int,
         "concurrency": concurrency,
         "connections_per_s": round(subscribed / setup_s),
         "seconds": round(setup_s, 2),
+        # server CPU time over the setup window per completed subscription
+        "server_us_per_connection": round(
+            1e4 * server_cpu * setup_s / max(subscribed, 1), 1) if server_cpu >= 0 else -1,
         **load_fields(cpu, target, server_cpu, sink_cpu + own_cpu, problems),
     }
 

@@ -1,6 +1,7 @@
 """Run every benchmark against our server and soketi, one after the other, and compare them.
 
-    python -m bench [--only fanout,latency,memory,connect] [--servers ours,soketi]
+    python -m bench [--only fanout,latency,goodput,memory,connect,publish]
+                    [--servers ours,soketi[,base]]
                     [--subscribers 1000,10000] [--seconds 5] [--window W] [--repeat N]
 
 For each scenario and each server, a fresh server is started pinned to CPU 0 and the load script
@@ -26,7 +27,12 @@ from bench.summary import parse_line
 
 SERVER_CORE, LOADGEN_CORE = 0, 1
 SCRIPT_TIMEOUT_S = 300
-SCENARIOS = ("fanout", "latency", "memory", "connect")
+# Shown beside a job's own figure when its script reports them.
+_EXTRA_FIGURES = ("events_per_s", "connections_per_s", "p99_ms", "first_failure")
+SCENARIOS = ("fanout", "latency", "goodput", "memory", "connect", "publish")
+# Publish rates tried, in order, for goodput at the latency bound (events/s, per subscriber count).
+GOODPUT_RATES = {1000: "10,20,40,60,80,120,160,240,320,480,640",
+                 10000: "1,2,3,4,6,8,12,16,24,32,48"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def _latency_arguments(results: Results, size: int, seconds: float,
 
 
 def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
-          results: Results) -> list[Job]:
+          results: Results, publish_connections: int = 8) -> list[Job]:
     jobs: list[Job] = []
     for size in sizes:
         if "fanout" in only:
@@ -87,15 +93,31 @@ def _jobs(only: list[str], sizes: list[int], seconds: float, window: int,
                             _latency_arguments(results, size, seconds, common=True),
                             "p99_ms", "ms p99", "<= soketi (informative)",
                             lambda ours, peer: ours <= peer, False))
+    for size in sizes:
+        if "goodput" in only:
+            rates = GOODPUT_RATES.get(size, "1,2,4,8,16,32,64")
+            jobs.append(Job(f"goodput-{size}", "bench.latency",
+                            _fixed(["--subscribers", str(size), "--rate", rates, "--seconds",
+                                    str(min(seconds, 3.0)), "--bound-ms", "50"]),
+                            "goodput_deliveries_per_s", "deliveries/s at p99<=50ms",
+                            ">= 1.0x soketi", lambda ours, peer: ours >= peer, True))
     if "memory" in only:
         jobs.append(Job("memory-10000", "bench.memory",
                         _fixed(["--connections", "10000"]), "kib_per_connection",
-                        "KiB/conn", "<= 6 KiB", lambda ours, _peer: ours <= 6.0, False))
+                        "KiB/conn", "<= 1.0x soketi", lambda ours, peer: ours <= peer, False))
     if "connect" in only:
-        jobs.append(Job("connect-5000", "bench.connect_rate",
-                        _fixed(["--connections", "5000", "--concurrency", "100"]),
-                        "connections_per_s", "conn/s", ">= 0.8x soketi",
-                        lambda ours, peer: ours >= 0.8 * peer, True))
+        jobs.append(Job("connect-10000", "bench.connect_rate",
+                        _fixed(["--connections", "10000", "--concurrency", "100"]),
+                        "server_us_per_connection", "us CPU/conn", "<= 1.0x soketi",
+                        lambda ours, peer: ours <= peer, False))
+    if "publish" in only:
+        for name, extra in (("publish-1", []), ("publish-batch10", ["--batch", "10"]),
+                            ("publish-chat", ["--mix", "chat"])):
+            jobs.append(Job(name, "bench.publish",
+                            _fixed(["--channels", "2000", "--seconds", str(seconds),
+                                    "--connections", str(publish_connections), *extra]),
+                            "server_us_per_event", "us CPU/event", "<= 0.5x soketi",
+                            lambda ours, peer: ours <= 0.5 * peer, False))
     return jobs
 
 
@@ -148,13 +170,17 @@ def _comparison(job: Job, results: Results) -> str:
     cells = []
     for name in SERVER_NAMES:
         fields = by_server.get(name, {})
-        cells.append(f"{name} {fields.get(job.metric, 'n/a')} {job.unit} "
+        extra = "".join(f", {key} {fields[key]}" for key in _EXTRA_FIGURES
+                        if key in fields and key != job.metric)
+        cells.append(f"{name} {fields.get(job.metric, 'n/a')} {job.unit}{extra} "
                      f"(loadgen {fields.get('loadgen_cpu', '-')}%, "
                      f"server {fields.get('server_cpu', '-')}%, {fields.get('status', 'not run')})")
     verdict = "n/a"
     try:
         ours = float(by_server["ours"][job.metric])
         peer = float(by_server["soketi"][job.metric])
+        if not ours and not peer:
+            return f"{job.name:22} | " + " | ".join(cells) + " | neither server reached it"
         ratio = f"{ours / peer:.2f}x" if peer else "inf"
         met = "MET" if job.meets(ours, peer) else "MISSED"
         verdict = f"ours/soketi {ratio}, target {job.target}: {met}"
@@ -175,13 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=0,
                         help="fan-out: events outstanding (default: the script's, "
                              "max(4, 20000 / subscribers))")
+    parser.add_argument("--publish-connections", type=int, default=8,
+                        help="publish: client connections, each with one request in flight")
     parser.add_argument("--repeat", type=int, default=1, choices=range(1, 6),
                         help="runs per scenario and server; the best trustworthy one counts")
     args = parser.parse_args(argv)
     only = [s for s in args.only.split(",") if s]
     servers = [s for s in args.servers.split(",") if s]
     unknown = [s for s in only if s not in SCENARIOS] + [s for s in servers
-                                                         if s not in SERVER_NAMES]
+                                                         if s not in (*SERVER_NAMES, "base")]
     if unknown:
         parser.error(f"unknown scenario or server: {', '.join(unknown)}")
     sizes = [int(n) for n in args.subscribers.split(",") if n]
@@ -191,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"# machine: {_machine()}; server on CPU {SERVER_CORE}, load on CPU {LOADGEN_CORE}; "
           f"logs in {log_dir}", flush=True)
-    jobs = _jobs(only, sizes, args.seconds, args.window, results)
+    jobs = _jobs(only, sizes, args.seconds, args.window, results, args.publish_connections)
     for job in jobs:
         runs: dict[str, list[dict[str, str]]] = {name: [] for name in servers}
         for _ in range(args.repeat):

@@ -1,11 +1,18 @@
 """Publish-to-receive latency at a fixed publish rate (normally half the saturation rate).
 
     python -m bench.latency --port P --subscribers 1000 --rate EVENTS_PER_S [--server-pid PID]
+    python -m bench.latency --port P --subscribers 1000 --rate 10,20,40,... [--bound-ms 50]
 
 Events are published open-loop on a fixed schedule over the HTTP API; each carries the monotonic
 clock reading taken just before its request is written. The sink (same machine, same clock) reads
 every delivery's timestamp on arrival, so the figures cover the HTTP request, the fan-out to every
 subscriber and the delivery through the kernel. Prints one summary line with percentiles in ms.
+
+With several rates (ascending) it measures goodput at a latency bound: each rate is run with fresh
+subscribers, in order, until one fails (an event lost, p99 above `--bound-ms`, the publisher
+behind its schedule, or another problem); the summary line gives the highest rate that passed,
+its p99 and CPU figures, and why the next one failed. A failure caused by the load generator
+(`publisher_behind`, or its CPU at the limit) makes the goodput a lower bound, and says so.
 """
 
 from __future__ import annotations
@@ -88,23 +95,68 @@ async def measure(target: Target, subscribers: int, rate: float, warmup_s: float
     }
 
 
+async def sweep(target: Target, subscribers: int, rates: list[float], bound_ms: float,
+                warmup_s: float, measure_s: float, publishers: int) -> dict[str, object]:
+    """Goodput at a latency bound: the highest of `rates` that passes (see the docstring)."""
+    passed: dict[str, object] | None = None
+    failure = "none_failed"
+    for rate in rates:
+        fields = await measure(target, subscribers, rate, warmup_s, measure_s, publishers)
+        status = str(fields["status"])
+        p99 = float(str(fields["p99_ms"]))
+        problems = [p for p in status.split(",") if p != "ok" and not p.startswith("noisy:")]
+        if p99 > bound_ms:
+            problems.append(f"p99_{p99:.0f}ms")
+        if problems:
+            loadgen = any(p.startswith(("publisher_behind", "INVALID:loadgen")) for p in problems)
+            failure = f"{rate:g}:{'LOADGEN_BOUND_' if loadgen else ''}{'+'.join(problems)}"
+            break
+        passed = fields
+    best = passed or {}
+    return {
+        "server": target.label,
+        "subscribers": subscribers,
+        "bound_ms": bound_ms,
+        "goodput_events_per_s": best.get("rate_events_per_s", 0),
+        "goodput_deliveries_per_s": round(float(str(best.get("rate_events_per_s", 0)))
+                                          * subscribers),
+        "p99_ms": best.get("p99_ms", -1),
+        "first_failure": failure,
+        "loadgen_cpu": best.get("loadgen_cpu", "-"),
+        "server_cpu": best.get("server_cpu", "-"),
+        "status": ("lower_bound:loadgen" if "LOADGEN_BOUND" in failure
+                   else str(best.get("status", "no_rate_passed"))),
+    }
+
+
 def main() -> None:
     """Parse arguments, run, print the summary line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     add_target_arguments(parser)
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--rate", type=float, required=True, help="events published per second")
+    parser.add_argument("--rate", required=True,
+                        help="events published per second; several (comma-separated, "
+                             "ascending) for goodput at --bound-ms")
+    parser.add_argument("--bound-ms", type=float, default=50.0,
+                        help="p99 bound for goodput (several rates)")
     parser.add_argument("--publishers", type=int, default=16,
                         help="connections available to publish on")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    if not 0 < args.rate <= 20000:
-        parser.error("--rate must be in (0, 20000]")
+    rates = [float(r) for r in str(args.rate).split(",") if r]
+    if not rates or not all(0 < r <= 20000 for r in rates) or rates != sorted(rates):
+        parser.error("--rate must be ascending values in (0, 20000]")
     raise_fd_limit(args.subscribers + 1024)
-    fields = asyncio.run(measure(target_from(args), args.subscribers, args.rate, args.warmup,
-                                 args.seconds, args.publishers))
-    print(format_line("latency", fields), flush=True)
+    target = target_from(args)
+    if len(rates) == 1:
+        fields = asyncio.run(measure(target, args.subscribers, rates[0], args.warmup,
+                                     args.seconds, args.publishers))
+        print(format_line("latency", fields), flush=True)
+        return
+    fields = asyncio.run(sweep(target, args.subscribers, rates, args.bound_ms, args.warmup,
+                               args.seconds, args.publishers))
+    print(format_line("goodput", fields), flush=True)
 
 
 if __name__ == "__main__":

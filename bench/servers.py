@@ -18,6 +18,9 @@ SOKETI_INSTALLER = Path(os.environ.get(
     "SOKETI_INSTALLER", str(REPO_ROOT.parent / "shared/peers/install-soketi.sh")))
 APP_ID, APP_KEY, APP_SECRET = "100001", "bench-key", "bench-secret"
 SERVER_NAMES = ("ours", "soketi")
+# `base`: our server from another source tree (e.g. `git archive <commit> broadcaster | tar -x`),
+# for before/after comparisons in the same run; its summary lines are printed, not compared.
+BASE_SOURCE = os.environ.get("BENCH_BASE_SOURCE", "")
 
 
 def free_port() -> int:
@@ -67,13 +70,19 @@ def ensure_soketi() -> None:
 
 def _command(name: str, port: int) -> tuple[list[str], dict[str, str], Path, str]:
     """argv, extra environment, working directory and readiness path for server `name`."""
-    if name == "ours":
+    if name in ("ours", "base"):
         argv = [str(REPO_ROOT / ".venv/bin/python"), "-m", "broadcaster", "serve",
                 "--host", "127.0.0.1", "--port", str(port)]
         env = {"REVERB_APP_ID": APP_ID, "REVERB_APP_KEY": APP_KEY,
                "REVERB_APP_SECRET": APP_SECRET,
                "BROADCASTER_METRICS_PORT": os.environ.get("BROADCASTER_METRICS_PORT")
                or str(free_port())}
+        if name == "base":
+            if not BASE_SOURCE:
+                raise ValueError("server 'base' needs BENCH_BASE_SOURCE (a source tree)")
+            extra = dict(pair.split("=", 1) for pair in
+                         os.environ.get("BENCH_BASE_ENV", "").split() if "=" in pair)
+            return argv, {**env, **extra}, Path(BASE_SOURCE), "/up"
         return argv, env, REPO_ROOT, "/up"
     if name == "soketi":
         argv = ["node", "node_modules/@soketi/soketi/bin/server.js", "start"]

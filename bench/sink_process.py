@@ -77,7 +77,7 @@ class Sink:
     """A running sink holding `connections` subscriptions to `channel` on `target`."""
 
     def __init__(self, target: Target, channel: str, connections: int, *,
-                 concurrency: int = 200, max_seconds: float = 300.0) -> None:
+                 concurrency: int = 200, max_seconds: float = 300.0, channels: int = 0) -> None:
         handle, name = tempfile.mkstemp(prefix="bench-sink-", dir="/dev/shm")
         os.ftruncate(handle, SLOT_COUNT * 8)
         self._stats_path = name
@@ -86,7 +86,7 @@ class Sink:
         argv = [str(sink_binary()), "--port", str(target.port), "--key", target.key,
                 "--channel", channel, "--connections", str(connections),
                 "--concurrency", str(concurrency), "--max-seconds", str(max_seconds),
-                "--stats", name]
+                "--stats", name, "--channels", str(channels)]
         self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.paths import normalize_prefix
 from broadcaster.protocol.webhook_config import Webhook, parse_webhooks
+from broadcaster.scaling import ScalingConfig, load_scaling
 from broadcaster.server.state import ServerLimits
 
 
@@ -38,6 +39,8 @@ class Config:
     metrics_host: str = ""
     metrics_port: int = 9601
     shutdown_grace: float = 5.0
+    # Scaling out over Redis (docs/scaling.md); None: this node is on its own.
+    scaling: ScalingConfig | None = None
 
 
 def _int(name: str, value: Any, minimum: int = 0) -> int:
@@ -215,7 +218,10 @@ def load_config(env: Mapping[str, str], config_file: str | None = None, *,
     apps_doc = document.get("apps", [])
     if not isinstance(apps_doc, list) or not all(isinstance(a, dict) for a in apps_doc):
         raise ConfigError("[[apps]] in the config file must be an array of tables")
-    unknown = sorted(set(document) - {"server", "apps"})
+    scaling_doc = document.get("scaling", {})
+    if not isinstance(scaling_doc, dict):
+        raise ConfigError("[scaling] in the config file must be a table")
+    unknown = sorted(set(document) - {"server", "apps", "scaling"})
     if unknown:
         raise ConfigError(f"config file: unknown section(s) {', '.join(unknown)}")
 
@@ -248,7 +254,7 @@ def load_config(env: Mapping[str, str], config_file: str | None = None, *,
     )
     return Config(host=str(chosen_host), port=chosen_port, apps=tuple(apps), limits=limits,
                   debug=debug or _bool("BROADCASTER_DEBUG", env.get("BROADCASTER_DEBUG", "0")),
-                  development_app=dev,
+                  development_app=dev, scaling=load_scaling(env, scaling_doc),
                   **_operations(env, server, options or {}, str(chosen_host)))
 
 

@@ -16,6 +16,9 @@ command -v redis-server >/dev/null || apt_install redis-server
 command -v redis-cli >/dev/null || apt_install redis-tools
 command -v openssl >/dev/null || apt_install openssl  # certificates for the Redis TLS test
 command -v chromium >/dev/null || apt_install chromium
+# nginx in front of two broadcaster nodes (tests/integration/scaling/test_nginx.py); the test
+# starts its own nginx with a generated config, so the package's service is not needed.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 
 if ! command -v pg_ctlcluster >/dev/null; then apt_install postgresql; fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -32,4 +35,4 @@ if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
   psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null 2>&1 || \
     su postgres -c "psql -c 'create database test'" >/dev/null
 fi
-say "redis-server, PostgreSQL (127.0.0.1:5432/test) and chromium are available"
+say "redis-server, nginx, PostgreSQL (127.0.0.1:5432/test) and chromium are available"

@@ -4,6 +4,7 @@
  * while asked to, records publish-to-receive latency from the timestamp inside each event.
  *
  *   sink --port P --key K --channel C --connections N [--concurrency K] [--max-seconds S]
+ *        [--channels M]   (connection i subscribes to C-<i mod M> instead of C)
  *        --stats FILE
  *
  * Why C: at ~100,000 deliveries/s every delivery arrives as its own read on its own socket; a Python
@@ -43,6 +44,7 @@ enum state { CONNECTING, HANDSHAKE, ESTABLISHING, SUBSCRIBING, COUNTING, DEAD };
 
 typedef struct {
     int fd;
+    int index;          /* position in the connection table, picks the channel */
     enum state state;
     uint64_t skip;      /* payload bytes of the current frame still to arrive */
     uint32_t have;      /* bytes held in buf (setup data, or a frame being assembled) */
@@ -55,6 +57,8 @@ static int64_t *latencies;
 static uint64_t latency_count;
 static char subscribe_msg[512];
 static size_t subscribe_len;
+static const char *channel_name = "bench";
+static int channel_count = 0; /* >0: connection i subscribes to "<channel>-<i % channel_count>" */
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -113,7 +117,15 @@ static void on_frame(conn_t *c, int opcode, const char *payload, size_t len) {
     if (memmem(payload, len, "pusher:ping", 11)) {
         send_text(c, "{\"event\":\"pusher:pong\",\"data\":{}}", 33, 0x1);
     } else if (c->state == ESTABLISHING && memmem(payload, len, "connection_established", 22)) {
-        send_text(c, subscribe_msg, subscribe_len, 0x1);
+        if (channel_count > 0) {
+            char msg[512];
+            int n = snprintf(msg, sizeof msg,
+                "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%s-%d\"}}",
+                channel_name, c->index % channel_count);
+            send_text(c, msg, (size_t)n, 0x1);
+        } else {
+            send_text(c, subscribe_msg, subscribe_len, 0x1);
+        }
         c->state = SUBSCRIBING;
     } else if (c->state == SUBSCRIBING && memmem(payload, len, "subscription_succeeded", 22)) {
         c->state = COUNTING;
@@ -291,6 +303,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--key")) key = argv[i + 1];
         else if (!strcmp(argv[i], "--channel")) channel = argv[i + 1];
         else if (!strcmp(argv[i], "--connections")) connections = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--channels")) channel_count = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--concurrency")) concurrency = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--max-seconds")) max_seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--stats")) stats_path = argv[i + 1];
@@ -312,6 +325,7 @@ int main(int argc, char **argv) {
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: YmVuY2htYXJrLWNsaWVudA==\r\nSec-WebSocket-Version: 13\r\n\r\n",
         key, port);
+    channel_name = channel;
     subscribe_len = (size_t)snprintf(subscribe_msg, sizeof subscribe_msg,
         "{\"event\":\"pusher:subscribe\",\"data\":{\"channel\":\"%s\"}}", channel);
     signal(SIGTERM, on_signal);
@@ -326,7 +340,8 @@ int main(int argc, char **argv) {
     int next = 0, in_setup = 0, setup_reported = 0;
     while (!stop_requested && stats[CONTROL] != 3 && now_ns() < deadline) {
         while (next < connections && in_setup < concurrency) {
-            conn_t *c = &conns[next++];
+            conn_t *c = &conns[next];
+            c->index = next++;
             if (start_conn(epfd, c, port) < 0) {
                 stats[FAILED]++;
                 free(c->buf);

@@ -27,6 +27,9 @@ class Kind(IntEnum):
     """What the receiving hub does with the envelope."""
 
     EVENT = 0  # deliver `text` to the local subscribers of `channel`
+    USER = 1  # deliver `text` to the local signed-in connections of user `channel`
+    TERMINATE = 2  # close the local connections of user `channel`; `text`: {"code", "message"}
+    WATCH = 3  # tell local watchers of user `channel` that they went `text` (online/offline)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,10 @@ class RedisBus:
         self._ping_after, self._watch_interval = ping_after, watch_interval
         self._queue: deque[tuple[str, bytes]] = deque()
         self._sending = 0  # messages in the round trip under way
+        # Sequence numbers of accepted messages, and how many of them are settled (accepted by
+        # Redis, or lost); `published` waits on these.
+        self._accepted = self._settled = 0
+        self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._route: dict[str, _Link] = {}
@@ -142,8 +146,29 @@ class RedisBus:
             self._drop(1, "Redis unreachable" if not self.connected else "publish queue full")
             return False
         self._queue.append((topic, payload))
+        self._accepted += 1
         self._wake.set()
         return True
+
+    async def published(self, topic: str, payload: bytes) -> bool | None:
+        """`publish`, then wait until Redis accepted the message: True if it did, False if it
+        was lost, None if `publish` refused it. A caller that waits before publishing the next
+        message keeps its order across nodes (another node's later message cannot reach Redis
+        first). No timer: every accepted message is settled within about `config.timeout`,
+        when its batch is acknowledged or when the writer gives up on Redis."""
+        if not self.publish(topic, payload):
+            return None
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._accepted, waiter))
+        return await waiter
+
+    def _settle(self, count: int, ok: bool) -> None:
+        """`count` more messages, in queue order, were accepted by Redis (`ok`) or lost."""
+        self._settled = min(self._settled + count, self._accepted)
+        while self._waiters and self._waiters[0][0] <= self._settled:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(ok)
 
     async def flush(self, within: float) -> bool:
         """Wait until everything queued has been handed to Redis (or dropped), at most
@@ -199,6 +224,7 @@ class RedisBus:
                 self._connected.clear()
                 lost = len(self._queue)
                 self._queue.clear()
+                self._settle(self._accepted - self._settled, ok=False)
                 if lost:
                     self._drop(lost, "connection lost before sending")
                 await self._disconnect(links)
@@ -292,6 +318,7 @@ class RedisBus:
                 finally:
                     self._sending = 0
                 self.stats.published += count
+                self._settle(count, ok=True)
 
     async def _send(self, batch: list[tuple[str, bytes]]) -> None:
         """One pipelined round trip per node; order within a node is the queue's order."""

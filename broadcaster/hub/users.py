@@ -52,6 +52,11 @@ class UserDirectory:
         """Those of `user_ids` with at least one signed-in connection."""
         return [uid for uid in user_ids if (app_id, uid) in self._connections]
 
+    def signed_in(self, app_id: str) -> dict[str, int]:
+        """user_id -> signed-in connections, for every user of `app_id` with some."""
+        return {uid: len(sockets) for (aid, uid), sockets in self._connections.items()
+                if aid == app_id}
+
     def connections(self, app_id: str, user_id: str) -> list[Subscriber]:
         return list(self._connections.get((app_id, user_id), {}).values())
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from broadcaster.protocol.apps import App, origin_allowed
 from broadcaster.protocol.errors import (
     AppDisabled,
@@ -14,6 +12,7 @@ from broadcaster.protocol.errors import (
     ServerClosing,
     UnsupportedProtocol,
 )
+from broadcaster.protocol.http_api import parse_query
 
 SUPPORTED_PROTOCOLS = frozenset({"5", "6", "7"})
 
@@ -30,8 +29,8 @@ def admission_refusal(app: App | None, query: str, origin: str | None,
         return AppNotFound("Application does not exist")
     if not app.enabled:
         return AppDisabled("Application is disabled")
-    protocol = parse_qs(query).get("protocol", [None])[0]
-    if protocol is None:
+    protocol = parse_query(query).get("protocol")
+    if not protocol:
         return MissingProtocol("No protocol version supplied")
     if protocol not in SUPPORTED_PROTOCOLS:
         return UnsupportedProtocol(f"Unsupported protocol version {protocol[:10]}")

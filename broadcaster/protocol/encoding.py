@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+quote_json_string = encode_basestring_ascii
+"""A JSON string literal exactly as `json.dumps(text)` writes it (ASCII, escaped; in C)."""
 
 
 def utf8_size_exceeds(text: str, limit: int) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broadcaster.protocol.encoding import dump_json, parse_json, utf8_size_exceeds
+from broadcaster.protocol.encoding import quote_json_string as _quote
 from broadcaster.protocol.errors import InvalidMessage, MessageTooLarge
 
 
@@ -131,14 +132,18 @@ def parse_client_message(text: str, max_size: int) -> ClientMessage:
 
 
 def event_frame(event: str, channel: str | None, data: str, user_id: str | None = None) -> str:
-    """A server-to-client event frame; `data` is relayed as the string given."""
-    message: dict[str, str] = {"event": event}
+    """A server-to-client event frame; `data` is relayed as the string given.
+
+    The same text `json.dumps` gives for `{"event", "channel", "data", "user_id"}` with compact
+    separators, built from escaped strings: no dict and no encoder object per event.
+    """
+    text = '{"event":' + _quote(event)
     if channel is not None:
-        message["channel"] = channel
-    message["data"] = data
+        text += ',"channel":' + _quote(channel)
+    text += ',"data":' + _quote(data)
     if user_id is not None:
-        message["user_id"] = user_id
-    return json.dumps(message, separators=(",", ":"))
+        text += ',"user_id":' + _quote(user_id)
+    return text + "}"
 
 
 def client_event_frame(event: ClientEvent, user_id: str | None) -> str:
@@ -165,8 +170,7 @@ def client_event_lifecycle(event: ClientEvent, socket_id: str,
 
 
 def connection_established(socket_id: str, activity_timeout: int) -> str:
-    data = json.dumps({"socket_id": socket_id, "activity_timeout": activity_timeout},
-                      separators=(",", ":"))
+    data = (f'{{"socket_id":{_quote(socket_id)},"activity_timeout":{int(activity_timeout)}}}')
     return event_frame("pusher:connection_established", None, data)
 
 

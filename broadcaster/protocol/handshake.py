@@ -1,7 +1,8 @@
 """The server side of the WebSocket opening handshake (RFC 6455 section 4.2), from parsed headers.
 
-The HTTP request is already parsed (by h11) when an upgrade arrives, so the handshake is checked
-here rather than by parsing the request a second time; the accept key comes from `websockets`.
+The HTTP request is already parsed (by httptools) when an upgrade arrives, so the handshake is
+checked here rather than by parsing the request a second time; the accept key comes from
+`websockets`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def _tokens(value: bytes) -> set[bytes]:
 def accept_upgrade(headers: Iterable[tuple[bytes, bytes]]) -> bytes | HandshakeRefused:
     """The `101 Switching Protocols` response for a valid upgrade request, else the refusal.
 
-    `headers` are (lower-case name, value) pairs as h11 gives them. No extension (so no
-    permessage-deflate) and no subprotocol is negotiated: frames stay identical for every
-    subscriber.
+    `headers` are (lower-case name, value) pairs as the HTTP connection collects them. No
+    extension (so no permessage-deflate) and no subprotocol is negotiated: frames stay
+    identical for every subscriber.
     """
     upgrade: set[bytes] = set()
     connection: set[bytes] = set()

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
@@ -70,6 +71,19 @@ def authenticate(app: App, method: str, path: str, params: dict[str, str], body:
         raise HttpError(401, "Invalid signature: expected HMAC SHA256 of METHOD\\nPATH\\nQUERY")
 
 
+def parse_query(query: str) -> dict[str, str]:
+    """The query string as a dict (last value wins, blank values kept), decoded like
+    `urllib.parse.parse_qsl`; a query without `%` or `+` (what the SDKs send) is only split."""
+    if "%" in query or "+" in query:
+        return dict(parse_qsl(query, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[name] = value
+    return params
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """One event to publish."""
@@ -83,7 +97,8 @@ class Trigger:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = parse_json(body)
+        # Pusher bodies are UTF-8; decoding first skips json's encoding detection on bytes.
+        value = parse_json(body.decode())
     except ValueError as exc:
         raise HttpError(400, f"Request body must be JSON ({exc})") from None
     if not isinstance(value, dict):

@@ -90,6 +90,10 @@ class PresenceRoster:
     def has_user(self, user_id: str) -> bool:
         return user_id in self._sockets
 
+    def connection_counts(self) -> dict[str, int]:
+        """user_id -> how many sockets the user is present through."""
+        return {user_id: len(sockets) for user_id, sockets in self._sockets.items()}
+
     def members(self) -> dict[str, Any]:
         """user_id -> user_info for every user present."""
         return dict(self._info)

@@ -12,7 +12,7 @@ from broadcaster.hub.memory import MemoryHub
 from broadcaster.protocol.apps import AppRegistry
 from broadcaster.protocol.errors import PongNotReceived, ServerClosing
 from broadcaster.protocol.liveness import Liveness, check_liveness
-from broadcaster.server.listener import HttpListener
+from broadcaster.server.http_connection import HttpConnection
 from broadcaster.server.state import NodeState, ServerLimits
 from broadcaster.server.webhooks import WebhookDispatcher
 from broadcaster.server.websocket import encode_text_frame
@@ -31,10 +31,12 @@ class BroadcastServer:
 
     def __init__(self, apps: AppRegistry, *, limits: ServerLimits | None = None,
                  hub: Hub | None = None, debug: bool = False,
-                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "") -> None:
+                 ssl_context: ssl.SSLContext | None = None, path_prefix: str = "",
+                 reuse_port: bool = False) -> None:
         self.apps = apps
         self.ssl_context = ssl_context
         self.path_prefix = path_prefix
+        self.reuse_port = reuse_port  # several processes share the port (serve --workers)
         self.limits = limits or ServerLimits()
         self._hub = hub
         self.debug = debug
@@ -54,8 +56,9 @@ class BroadcastServer:
         self.node = NodeState(self.apps, hub, self.limits, loop, debug=self.debug,
                               tls=self.ssl_context is not None, path_prefix=self.path_prefix)
         node = self.node
-        self._server = await loop.create_server(lambda: HttpListener(node), host, port,
+        self._server = await loop.create_server(lambda: HttpConnection(node), host, port,
                                                 reuse_address=True, backlog=4096,
+                                                reuse_port=self.reuse_port or None,
                                                 ssl=self.ssl_context)
         self._sweeper = loop.create_task(self._sweep_forever())
 
@@ -109,10 +112,10 @@ class BroadcastServer:
                 if overdue is not None:
                     connection.close_with(overdue)
         node.spawn_or_run(node.hub.housekeeping())
-        for listener in list(node.http):
-            if not listener.busy and now - listener.last_active > self.limits.http_idle_timeout:
-                assert listener.transport is not None
-                listener.transport.close()
+        for http in list(node.http):
+            if not http.busy and now - http.last_active > self.limits.http_idle_timeout:
+                assert http.transport is not None
+                http.transport.close()
 
     async def shutdown(self, grace: float = 5.0) -> None:
         """Stop accepting (readiness turns 503), ask every client to reconnect elsewhere (4200),
@@ -134,9 +137,9 @@ class BroadcastServer:
             await asyncio.sleep(0.05)
         for connection in list(node.websockets.values()):
             connection.transport.abort()
-        for listener in list(node.http):
-            if listener.transport is not None:
-                listener.transport.close()
+        for http in list(node.http):
+            if http.transport is not None:
+                http.transport.close()
         await asyncio.sleep(0)
         await self._close_webhooks(max(0.0, started + grace - time.monotonic()))
 

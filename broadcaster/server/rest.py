@@ -7,7 +7,7 @@ import json
 import re
 import time
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
@@ -22,6 +22,7 @@ from broadcaster.protocol.http_api import (
     parse_batch_body,
     parse_events_body,
     parse_info_query,
+    parse_query,
     user_id_problem,
 )
 from broadcaster.protocol.paths import strip_prefix
@@ -33,11 +34,35 @@ _APP_ROUTE = re.compile(
 )
 # `(?:/apps/{id})?`: the Python SDK (3.3.4) posts to /users/{id}/terminate_connections without
 # the app prefix; the app is then the one whose key signed the request.
+# Metric labels for HTTP routes: a fixed set, never the raw path (unbounded label values).
+_ROUTE_LABEL = re.compile(
+    r"^/apps/[^/]+/(events|batch_events|channels|connections)(/[^/]+)?(/users)?$"
+)
 _USER_ROUTE = re.compile(r"^(?:/apps/([^/]+))?/users/([^/]+)/terminate_connections$")
 
 Headers = list[tuple[bytes, bytes]]
 Response = tuple[int, bytes] | tuple[int, bytes, Headers]
 """Status and JSON body, optionally with extra headers (e.g. `Retry-After`)."""
+
+
+def route_label(path: str) -> str:
+    """The metrics label of a request path (prefix already stripped)."""
+    if path in ("/up", "/ready"):
+        return path[1:]
+    head, _, tail = path.rpartition("/")
+    if (tail in ("events", "batch_events") and head.startswith("/apps/") and len(head) > 6
+            and head.count("/") == 2):
+        return tail  # the publish routes, without the regular expression
+    match = _ROUTE_LABEL.match(path)
+    if match is None:
+        return "other"
+    resource, channel, users = match.groups()
+    if resource == "channels" and channel:
+        return "channel_users" if users else "channel"
+    return str(resource)
+
+
+_OK_EMPTY: Response = (200, b"{}")  # the answer to almost every publish
 
 
 def _json(status: int, body: Any) -> Response:
@@ -68,7 +93,7 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             resource = "terminate_connections"
         else:
             raise HttpError(404, "Not found")
-        params = dict(parse_qsl(query, keep_blank_values=True))
+        params = parse_query(query)
         app = node.apps.by_id(app_id) if app_id is not None else node.apps.by_key(
             params.get("auth_key", ""))
         if app is None:
@@ -80,8 +105,10 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
             limited = _over_rate_limit(node, app)
             if limited is not None:
                 return limited
-        return await _route(node, app, method, resource, unquote(channel) if channel else None,
-                            bool(users), params, body)
+        if channel and "%" in channel:
+            channel = unquote(channel)
+        return await _route(node, app, method, resource, channel or None, bool(users), params,
+                            body)
     except HttpError as exc:
         return exc.status, exc.body()
 
@@ -132,19 +159,19 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
         if problem:
             raise HttpError(400, problem)
         await hub.terminate_user(app, channel, UserTerminated("Connection terminated by the app"))
-        return _json(200, {})
+        return _OK_EMPTY
     if resource in ("events", "batch_events"):
         if method != "POST" or channel is not None:
             raise HttpError(405, "Method not allowed")
         if resource == "events":
             trigger = parse_events_body(body, app)
             info = await _publish(node, app, trigger)
-            return _json(200, {"channels": info} if trigger.info else {})
+            return _json(200, {"channels": info}) if trigger.info else _OK_EMPTY
         triggers = parse_batch_body(body, app)
         results = [await _publish(node, app, t) for t in triggers]
         if any(t.info for t in triggers):
             return _json(200, {"batch": [next(iter(r.values()), {}) for r in results]})
-        return _json(200, {})
+        return _OK_EMPTY
     if method != "GET":
         raise HttpError(405, "Method not allowed")
     if resource == "connections":

@@ -1,4 +1,8 @@
-"""What every connection on one node shares: apps, the hub, settings, live connections."""
+"""What every connection on one node shares: apps, the hub, settings, live connections.
+
+A leaf of the server package: the connection classes import it, never the other way round. What
+the node needs of a connection is stated here as a structural type (`LiveSocket`, `HttpPeer`).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,14 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from broadcaster.hub.base import Hub
-from broadcaster.protocol.apps import AppRegistry
+from broadcaster.protocol.apps import App, AppRegistry
+from broadcaster.protocol.connection import PusherConnection
+from broadcaster.protocol.errors import PusherError
 from broadcaster.protocol.rate_limit import TokenBucket
 from broadcaster.server.eager import run_eagerly
-
-if TYPE_CHECKING:
-    from broadcaster.server.listener import HttpListener
-    from broadcaster.server.websocket import WebSocketConnection
 
 log = logging.getLogger("broadcaster.node")
 
@@ -30,6 +32,36 @@ class ServerLimits:
     close_timeout: float = 5.0
 
 
+class LiveSocket(Protocol):
+    """A WebSocket connection as the node sees it (sweeps, shutdown, write coalescing)."""
+
+    transport: asyncio.Transport
+    app: App | None
+    pusher: PusherConnection | None
+    last_seen: float  # loop time of the last bytes received
+    pinged: bool  # a ping went out and nothing came back since
+
+    def flush(self) -> None:
+        """Write everything queued for the socket."""
+
+    def ping(self) -> None:
+        """Ask an idle client for a sign of life."""
+
+    def close_with(self, error: PusherError) -> None:
+        """Send `error` and close with its code."""
+
+    def closing_for(self, now: float) -> float | None:
+        """Seconds since closing began, or None while open."""
+
+
+class HttpPeer(Protocol):
+    """An HTTP connection as the idle sweep and shutdown see it."""
+
+    transport: asyncio.Transport | None
+    busy: bool  # a request is being answered: never idle
+    last_active: float
+
+
 class Corker:
     """Coalesces writes: connections with queued frames are flushed once per loop iteration,
     so a burst of events costs one `write` (and one syscall) per socket, not one per event."""
@@ -38,9 +70,9 @@ class Corker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._pending: list[WebSocketConnection] = []
+        self._pending: list[LiveSocket] = []
 
-    def add(self, connection: WebSocketConnection) -> None:
+    def add(self, connection: LiveSocket) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
         self._pending.append(connection)
@@ -79,8 +111,8 @@ class NodeState:
     debug: bool = False
     accepting: bool = True
     corker: Corker = field(init=False)
-    websockets: dict[str, WebSocketConnection] = field(default_factory=dict)
-    http: set[HttpListener] = field(default_factory=set)
+    websockets: dict[str, LiveSocket] = field(default_factory=dict)
+    http: set[HttpPeer] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     tls: bool = False
     path_prefix: str = ""

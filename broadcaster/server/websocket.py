@@ -1,6 +1,6 @@
-"""One WebSocket connection: bytes in through websockets' Sans-I/O protocol, Pusher actions out.
+"""One WebSocket connection: frames in through `ws_frames.FrameReader`, Pusher actions out.
 
-This is the asyncio `Protocol` of the socket once the HTTP upgrade is done (the HTTP listener
+This is the asyncio `Protocol` of the socket once the HTTP upgrade is done (the HTTP connection
 hands the transport over), so an idle connection costs no task and no HTTP parser.
 """
 
@@ -10,10 +10,6 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
-
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.admission import admission_refusal
@@ -35,27 +31,51 @@ from broadcaster.protocol.errors import (
 )
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.state import NodeState
+from broadcaster.server.ws_frames import (
+    BINARY,
+    CLOSE,
+    FAIL,
+    INVALID_DATA,
+    PING,
+    PONG,
+    TEXT,
+    FrameReader,
+    close_code,
+    close_frame,
+    server_frame,
+)
 
 log = logging.getLogger("broadcaster.ws")
 
+_PING_FRAME = server_frame(PING)
+
+
 def encode_text_frame(text: str) -> bytes:
-    """A complete unmasked server text frame; identical bytes for every recipient."""
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False, extensions=[])
+    """A complete unmasked server text frame (FIN, opcode 1, RFC 6455 section 5.2); identical
+    bytes for every recipient. Written out here because it is on every path out: the same bytes
+    as websockets' `Frame.serialize(mask=False)` without building a frame object."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65_536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
 class WebSocketConnection(asyncio.Protocol):
     """A client socket speaking the Pusher protocol (and a hub `Subscriber`)."""
 
     __slots__ = (
-        "_backlog", "_busy", "_closing_since", "_eof", "_fragments", "_out", "_registered",
-        "app", "last_seen", "node", "pinged", "pusher", "socket_id", "transport", "ws",
+        "_backlog", "_busy", "_close_sent", "_closing_since", "_eof", "_out", "_registered",
+        "app", "last_seen", "node", "pinged", "pusher", "reader", "socket_id", "transport",
     )
 
-    def __init__(self, node: NodeState, transport: asyncio.Transport, ws: ServerProtocol,
+    def __init__(self, node: NodeState, transport: asyncio.Transport, reader: FrameReader,
                  app: App | None, socket_id: str) -> None:
         self.node = node
         self.transport = transport
-        self.ws = ws
+        self.reader = reader
         self.app = app
         self.socket_id = socket_id
         self.pusher: PusherConnection | None = None
@@ -67,8 +87,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._out: bytes | list[bytes] | None = None
         self._eof = False
         self._busy = False
-        self._backlog: list[bytes] | None = None
-        self._fragments: list[bytes] | None = None
+        self._backlog: list[str] | None = None
+        self._close_sent = False
         self._closing_since: float | None = None
         self._registered = False
 
@@ -90,8 +110,10 @@ class WebSocketConnection(asyncio.Protocol):
             return self.close_with(refusal)
         app = self.app
         assert app is not None
-        count = await self.node.hub.connect(app, self)
+        # Registered before the hub call: a socket that drops while a shared hub is still
+        # counting it must be counted out again, or the app's connection count leaks.
         self._registered = True
+        count = await self.node.hub.connect(app, self)
         if app.max_connections is not None and count > app.max_connections:
             return self.close_with(OverConnectionQuota("Application is over its connection quota"))
         self.pusher = PusherConnection(app, self.socket_id, self.node.loop.time())
@@ -104,52 +126,62 @@ class WebSocketConnection(asyncio.Protocol):
         self.last_seen = self.node.loop.time()
         self.pinged = False
         self.node.counters.bytes_in += len(data)
-        self.ws.receive_data(data)
-        self._handle_frames()
+        for opcode, payload in self.reader.feed(data):
+            if opcode == TEXT:
+                try:
+                    text = payload.decode()
+                except UnicodeDecodeError:
+                    self._fail(close_frame(INVALID_DATA, "text frames must be UTF-8"))
+                    return
+                self._on_message(text)
+            elif opcode == PING:
+                if not self._close_sent:
+                    self._queue(server_frame(PONG, payload))
+            elif opcode == BINARY:
+                self.send_text(InvalidMessage("Binary frames are not supported").to_frame())
+            elif opcode == CLOSE:
+                self._on_close(payload)
+            elif opcode == FAIL:
+                self._fail(server_frame(CLOSE, payload))
 
     def eof_received(self) -> bool | None:
-        self.ws.receive_eof()
-        self._handle_frames()
+        # The client is gone without a close frame: the transport closes (connection_lost).
         return None
 
-    def _handle_frames(self) -> None:
-        for frame in self.ws.events_received():
-            if not isinstance(frame, Frame):
-                continue
-            opcode = frame.opcode
-            if opcode is Opcode.TEXT:
-                if frame.fin:
-                    self._on_message(bytes(frame.data))
-                else:
-                    self._fragments = [bytes(frame.data)]
-            elif opcode is Opcode.CONT:
-                if self._fragments is not None:
-                    self._fragments.append(bytes(frame.data))
-                    if frame.fin:
-                        data, self._fragments = b"".join(self._fragments), None
-                        self._on_message(data)
-            elif opcode is Opcode.BINARY:
-                self._fragments = None
-                self.send_text(InvalidMessage("Binary frames are not supported").to_frame())
-        self._pump_protocol_output()
+    def _on_close(self, payload: bytes) -> None:
+        """The client's close frame: answer it unless we started the closing, then end the TCP
+        connection once queued frames are out (the server closes first, RFC 6455 7.1.1)."""
+        if not self._close_sent:
+            self._close_sent = True
+            self._queue(close_frame(close_code(payload)))
+        self._closing_since = self._closing_since or self.node.loop.time()
+        self._end_after_flush()
 
-    def _on_message(self, data: bytes) -> None:
+    def _fail(self, frame: bytes) -> None:
+        """Fail the connection (RFC 6455 7.1.7): a close frame with the status, then close."""
+        if not self._close_sent:
+            self._close_sent = True
+            self._queue(frame)
+        self._closing_since = self._closing_since or self.node.loop.time()
+        self._end_after_flush()
+
+    def _end_after_flush(self) -> None:
+        self._eof = True
+        if self._out is None:
+            self.transport.close()
+
+    def _on_message(self, text: str) -> None:
         self.node.counters.messages_in += 1
         if self._busy:
             if self._backlog is None:
                 self._backlog = []
-            self._backlog.append(data)
+            self._backlog.append(text)
             return
-        self._run(self._handle_message(data))
+        self._run(self._handle_message(text))
 
-    async def _handle_message(self, data: bytes) -> None:
+    async def _handle_message(self, text: str) -> None:
         pusher = self.pusher
         if pusher is None or self._closing_since is not None:
-            return
-        try:
-            text = data.decode()
-        except UnicodeDecodeError:
-            self.send_text(InvalidMessage("Text frames must be UTF-8").to_frame())
             return
         if self.node.debug:
             log.debug("frame in", extra={"socket_id": self.socket_id, "frame": text[:2000]})
@@ -234,18 +266,6 @@ class WebSocketConnection(asyncio.Protocol):
         else:
             out.append(chunk)
 
-    def _pump_protocol_output(self) -> None:
-        """Queue what websockets wants sent (pongs, close frames) behind our own frames."""
-        for chunk in self.ws.data_to_send():
-            if chunk:
-                self._queue(chunk)
-            else:
-                self._eof = True
-                if self._out is None:
-                    self.transport.close()
-        if self.ws.state is not State.OPEN and self._closing_since is None:
-            self._closing_since = self.node.loop.time()
-
     def flush(self) -> None:
         """Write everything queued in one call; drop the client if it stopped reading."""
         out, self._out = self._out, None
@@ -265,18 +285,17 @@ class WebSocketConnection(asyncio.Protocol):
         """Ask an idle client for a sign of life, at both the Pusher and the WebSocket level."""
         self.pinged = True
         self.send_text(frames.PING)
-        if self.ws.state is State.OPEN:
-            self.ws.send_ping(b"")
-            self._pump_protocol_output()
+        if not self._close_sent:
+            self._queue(_PING_FRAME)
 
     def close_with(self, error: PusherError) -> None:
         """Send `pusher:error`, then a close frame with the same code."""
         if self._closing_since is not None:
             return
         self.send_text(error.to_frame())
-        if self.ws.state is State.OPEN:
-            self.ws.send_close(error.code, error.message[:120])
-        self._pump_protocol_output()
+        if not self._close_sent:
+            self._close_sent = True
+            self._queue(close_frame(error.code, error.message[:120]))
         self._closing_since = self.node.loop.time()
 
     def closing_for(self, now: float) -> float | None:

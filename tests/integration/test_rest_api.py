@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.support.api_client import ApiClient, signed_query
-from tests.support.processes import Broadcaster
+from tests.support.processes import Broadcaster, running_broadcaster
 from tests.support.pusher_client import PusherTestClient
 
 
@@ -170,3 +171,20 @@ def test_invalid_websocket_upgrade_gets_an_http_error(shared_broadcaster: Broadc
     assert received.startswith(b"HTTP/1.1 426 ")
     assert b"sec-websocket-version: 13" in received.lower()
     assert httpx.get(f"{shared_broadcaster.base_url}/up").status_code == 200
+
+
+async def test_the_server_runs_on_the_standard_event_loop_too(tmp_path: Path) -> None:
+    """uvloop is an optional speedup: with it switched off, HTTP and WebSockets still work."""
+    with running_broadcaster(tmp_path, extra_env={"BROADCASTER_EVENT_LOOP": "asyncio"}) as server:
+        api = ApiClient(server.base_url, server.app_id, server.key, server.secret)
+        try:
+            async with PusherTestClient(server.ws_url) as client:
+                await client.subscribe("plain-loop")
+                assert api.trigger("plain-loop", "e", "x").status_code == 200
+                assert (await client.expect("e"))["data"] == "x"
+            pipelined = b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+            assert raw_exchange(server, pipelined, 2).count(b"HTTP/1.1 200 ") == 2
+        finally:
+            api.close()
+        assert server.log_path is not None
+        assert 'event_loop="asyncio"' in server.log_path.read_text()

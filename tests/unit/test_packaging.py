@@ -31,13 +31,16 @@ print('ok')
 def test_base_dependencies_are_the_broadcasters_only() -> None:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     base = " ".join(project["dependencies"])
-    for name in ("h11", "websockets", "httpx", "prometheus-client"):
+    for name in ("httptools", "websockets", "httpx", "prometheus-client"):
         assert name in base
     for name in ("starlette", "uvicorn", "sqlmodel", "anthropic", "psycopg"):
         assert name not in base
         assert any(name in requirement for requirement in project["optional-dependencies"]["app"])
     assert any(r.startswith("redis") for r in project["optional-dependencies"]["redis"])
-    assert "pusher-broadcaster[app,redis]" in project["optional-dependencies"]["dev"]
+    assert "pusher-broadcaster[app,redis,speedups]" in project["optional-dependencies"]["dev"]
+    # uvloop is an optional speedup only: the server runs on the standard loop without it.
+    assert "uvloop" not in base
+    assert any("uvloop" in r for r in project["optional-dependencies"]["speedups"])
 
 
 def test_broadcaster_imports_without_app_packages() -> None:

@@ -157,3 +157,19 @@ async def test_without_hiredis_the_python_parser_delivers_the_same(
             assert a.publish(topics[0], payload)
         await inbox.wait_for(lambda: len(inbox.messages) >= len(sent))
         assert inbox.payloads() == sent
+
+
+async def test_published_answers_once_redis_has_the_message(redis_server: RedisServer) -> None:
+    config = config_for(redis_server)
+    topics = Topics(config.prefix).names
+    inbox = Inbox()
+    async with running_bus(config, topics, inbox) as bus:
+        results = await asyncio.gather(*(bus.published(topics[0], f"p{i}".encode())
+                                         for i in range(50)))
+        assert results == [True] * 50
+        assert bus.stats.published == 50  # every one was acknowledged before its answer
+        redis_server.stop()
+        deadline = time.monotonic() + 5
+        while bus.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert await bus.published(topics[0], b"refused") is None
