@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from broadcaster.scaling import ScalingConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
 DEMO_MODEL_LABEL = "Offline demo model (set ANTHROPIC_API_KEY to talk to Claude)"
@@ -72,6 +74,12 @@ class Settings:
     demo_token_delay_ms: int
     seed_demo: bool
     ui_dist: Path
+    # Set: the processes share limits, cancels and channel tokens through this Redis.
+    redis: ScalingConfig | None = None
+    shared_poll_ms: int = 50
+    event_loop: str = "auto"
+    db_threads: int = 8
+    gc_freeze: bool = True
 
     @property
     def demo_mode(self) -> bool:
@@ -160,6 +168,30 @@ def _seed_demo(env: Mapping[str, str], production: bool) -> bool:
     return seed
 
 
+# Any of these names a Redis: the app then shares its state there (Reverb's variable names).
+REDIS_VARIABLES = ("REDIS_URL", "REDIS_HOST", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES")
+
+
+def _redis(env: Mapping[str, str]) -> ScalingConfig | None:
+    """The Redis the processes share, when one is named; parsed as the broadcaster does."""
+    if not any(env.get(name, "").strip() for name in REDIS_VARIABLES):
+        return None
+    from broadcaster.config import ConfigError as BroadcasterConfigError
+    from broadcaster.scaling import load_scaling
+
+    try:
+        return load_scaling({**env, "REVERB_SCALING_ENABLED": "true"})
+    except BroadcasterConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _event_loop(env: Mapping[str, str]) -> str:
+    loop = _text(env, "APP_EVENT_LOOP", "auto").lower()
+    if loop not in ("auto", "asyncio", "uvloop"):
+        raise ConfigError(f"APP_EVENT_LOOP must be auto, asyncio or uvloop, got {loop!r}")
+    return loop
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build and validate the settings from `env`; raise `ConfigError` on the first mistake."""
     environment = _text(env, "APP_ENV", "development").lower()
@@ -216,4 +248,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         demo_token_delay_ms=_int(env, "APP_DEMO_TOKEN_DELAY_MS", 40),
         seed_demo=_seed_demo(env, production),
         ui_dist=ui_dist,
+        redis=_redis(env),
+        shared_poll_ms=_int(env, "APP_SHARED_POLL_MS", 50, minimum=5),
+        event_loop=_event_loop(env),
+        db_threads=_int(env, "APP_DB_THREADS", 8, minimum=1),
+        gc_freeze=_bool(env, "APP_GC_FREEZE", True),
     )

@@ -9,9 +9,20 @@ from starlette.requests import Request
 from app.auth import PasswordHashing, TokenIssuer
 from app.config import Settings
 from app.db import Database
-from app.ratelimit import SlidingWindowLimiter
 from app.services.chat import ChatService
 from app.services.publisher import PusherPublisher
+from app.shared_state import Limit, SharedState
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The rate limits of the routes, counted in the shared state."""
+
+    typing: Limit
+    login: Limit
+    login_address: Limit
+    register: Limit
+    message: Limit
 
 
 @dataclass
@@ -22,11 +33,8 @@ class Services:
     tokens: TokenIssuer
     publisher: PusherPublisher
     chat: ChatService
-    typing_limiter: SlidingWindowLimiter
-    login_limiter: SlidingWindowLimiter
-    login_address_limiter: SlidingWindowLimiter
-    register_limiter: SlidingWindowLimiter
-    message_limiter: SlidingWindowLimiter
+    state: SharedState
+    limits: Limits
 
 
 def services_of(request: Request) -> Services:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -65,8 +66,12 @@ def upgrade_schema(engine: Engine) -> None:
 class Database:
     """Opens sessions on one engine and runs blocking database work off the event loop."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threads: int = 8) -> None:
         self.engine = engine
+        # A few threads are enough (SQLite writes one at a time, and every query is short);
+        # dozens would only take the GIL from the event loop in turn while replies stream.
+        self._threads = threads
+        self._limiter: anyio.CapacityLimiter | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -81,7 +86,9 @@ class Database:
             with self.session() as session:
                 return work(session)
 
-        return await anyio.to_thread.run_sync(call)
+        if self._limiter is None:  # made in the event loop that uses it
+            self._limiter = anyio.CapacityLimiter(self._threads)
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
     def dispose(self) -> None:
         self.engine.dispose()

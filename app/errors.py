@@ -57,5 +57,14 @@ async def http_error_handler(_request: Request, exc: Exception) -> Response:
     )
 
 
+async def shared_state_error_handler(_request: Request, exc: Exception) -> Response:
+    """The store the processes share did not answer: nothing was done, try again shortly."""
+    import logging
+
+    logging.getLogger("app").warning("shared state unavailable: %s", exc)
+    return JSONResponse({"error": "The server is busy; try again shortly."}, 503,
+                        headers={"Retry-After": "2"})
+
+
 async def unexpected_error_handler(_request: Request, _exc: Exception) -> Response:
     return JSONResponse({"error": "Internal server error."}, 500)

@@ -19,13 +19,21 @@ Prints one line:
   core); the broadcaster's and this process's (subscribers and stand-in) likewise, since on a
   small machine a saturated load generator, not the app, may be what the figure shows.
 
-Run: .venv/bin/python -m bench.app_load [--replies 50] [--deltas 40] [--delta-ms 25]
+With `--workers N` (N > 1) the app runs `--workers N` on a Redis started for the run; CPU is
+then that of all its processes, and `app_cpu_us_per_delta` (app CPU per delivered delta) compares
+the efficiency of 1 and N processes.
+
+Run: .venv/bin/python -m bench.app_load [--replies 50] [--deltas 40] [--delta-ms 25] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,12 +43,18 @@ from typing import Any
 
 import httpx
 
-from bench.process_meter import own_cpu_seconds, process_cpu_seconds, raise_fd_limit
+from bench.process_meter import (
+    own_cpu_seconds,
+    process_cpu_seconds,
+    raise_fd_limit,
+    tree_cpu_seconds,
+)
 from bench.summary import format_line
 from tests.app.client import ApiUser, Listener, register
 from tests.support.app_server import running_app
 from tests.support.fake_claude import FakeClaude, Script
 from tests.support.processes import Broadcaster, running_broadcaster
+from tests.support.redis_servers import standalone
 
 MAX_ATTEMPTS = 20
 TOKEN = "<{user:04d}:{index:03d}>"
@@ -138,12 +152,27 @@ def _cpu_of(server: Broadcaster) -> float:
     return process_cpu_seconds(server.process.proc.pid)
 
 
+def _profiler(path: str, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling the app (and its workers) from posting to the last completion."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses",
+                             "--nonblocking", "--rate", "250", "--format", "raw", "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def run(args: argparse.Namespace) -> str:
     raise_fd_limit()
-    with tempfile.TemporaryDirectory() as tmp, running_broadcaster(Path(tmp)) as server, \
-            FakeClaude() as claude, running_app(Path(tmp), broadcaster=server,
-                                                claude_url=claude.base_url,
-                                                extra_env=args.env) as app:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        env = dict(args.env)
+        if args.workers > 1:
+            redis = stack.enter_context(standalone(Path(tmp)))
+            env.setdefault("REDIS_URL", f"redis://127.0.0.1:{redis.port}/0")
+        server = stack.enter_context(running_broadcaster(Path(tmp)))
+        claude = stack.enter_context(FakeClaude())
+        app = stack.enter_context(running_app(Path(tmp), broadcaster=server,
+                                              claude_url=claude.base_url, extra_env=env,
+                                              workers=args.workers))
         assert app.process is not None and app.process.proc is not None
         pid = app.process.proc.pid
         # Idle connections are dropped before the app's 5 s keep-alive ends, never reused as it
@@ -156,7 +185,8 @@ async def run(args: argparse.Namespace) -> str:
                     _prepare(http, server, claude, i, args.deltas, args.delta_ms)
                     for i in range(start, min(start + 25, args.replies))))
             claude.sent.clear()
-            cpu_before, started = process_cpu_seconds(pid), time.monotonic()
+            profiler = _profiler(args.profile, pid) if args.profile else None
+            cpu_before, started = tree_cpu_seconds(pid), time.monotonic()
             own_before, broadcaster_before = own_cpu_seconds(), _cpu_of(server)
             await asyncio.gather(*(_post(room) for room in rooms))
 
@@ -170,7 +200,10 @@ async def run(args: argparse.Namespace) -> str:
 
             finals = await asyncio.gather(*(completion(room) for room in rooms))
             elapsed = time.monotonic() - started
-            cpu = process_cpu_seconds(pid) - cpu_before
+            cpu = tree_cpu_seconds(pid) - cpu_before
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                profiler.wait(timeout=30)
             own = own_cpu_seconds() - own_before
             broadcaster_cpu = _cpu_of(server) - broadcaster_before
             sent_at = {delta: at for at, delta in claude.sent}
@@ -197,7 +230,9 @@ async def run(args: argparse.Namespace) -> str:
         "p99_ms": _percentile(latencies, 0.99) * 1000,
         "deltas": len(latencies),
         "p50_by_quarter_ms": _by_index(per_room),
+        "workers": args.workers,
         "app_cpu_percent": 100 * cpu / elapsed,
+        "app_cpu_us_per_delta": 1e6 * cpu / max(1, len(latencies)),
         "broadcaster_cpu_percent": 100 * broadcaster_cpu / elapsed,
         "loadgen_cpu_percent": 100 * own / elapsed,
         "seconds": elapsed,
@@ -209,6 +244,10 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=50)
     parser.add_argument("--deltas", type=int, default=40)
     parser.add_argument("--delta-ms", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="app processes (above 1: on a Redis started for the run)")
+    parser.add_argument("--profile", metavar="PATH",
+                        help="write a py-spy profile (raw stacks) of the measured window")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds each subscriber waits for its message.completed")
     parser.add_argument("--env", type=lambda pair: pair.split("=", 1), action="append",

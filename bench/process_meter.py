@@ -24,6 +24,31 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and of every process descending from it (e.g. uvicorn workers)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue  # ended meanwhile
+    tree, frontier = {pid}, [pid]
+    while frontier:  # bounded: each process joins the tree once
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    total = 0.0
+    for member in tree:
+        try:
+            total += process_cpu_seconds(member)
+        except OSError:
+            continue
+    return total
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of `pid` in KiB (VmRSS in /proc/PID/status)."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:

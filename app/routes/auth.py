@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Hashable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -13,10 +13,10 @@ from app.auth import SESSION_COOKIE, HashingBusy
 from app.container import services_of
 from app.errors import ApiError, validation_failed
 from app.models import User
-from app.ratelimit import SlidingWindowLimiter
 from app.routes.common import current_user
 from app.serializers import user_json
 from app.services import accounts
+from app.shared_state import Limit, SharedState
 from app.validation import Fields, read_body
 
 T = TypeVar("T")
@@ -43,8 +43,8 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _throttle(limiter: SlidingWindowLimiter, key: Hashable, message: str) -> None:
-    retry_after = limiter.hit(key)
+async def _throttle(state: SharedState, limit: Limit, key: str, message: str) -> None:
+    retry_after = await state.hit(limit, key)
     if retry_after is not None:
         raise ApiError(429, message, headers={"Retry-After": str(retry_after)})
 
@@ -59,7 +59,7 @@ async def _hashed(work: Awaitable[T]) -> T:
 
 async def register(request: Request) -> Response:
     services = services_of(request)
-    _throttle(services.register_limiter, _client(request),
+    await _throttle(services.state, services.limits.register, _client(request),
               "Too many registrations from this address; try again later.")
     fields = Fields(await read_body(request))
     name = fields.text("name", max_length=255)
@@ -90,9 +90,9 @@ async def login(request: Request) -> Response:
     # Password guessing is throttled per address and account, as Laravel's login throttle does,
     # and per address across accounts, so varying the email does not buy more argon2 work.
     message = "Too many sign-in attempts; try again later."
-    _throttle(services.login_address_limiter, _client(request), message)
-    _throttle(services.login_limiter, (_client(request), accounts.normalize_email(email)),
-              message)
+    await _throttle(services.state, services.limits.login_address, _client(request), message)
+    await _throttle(services.state, services.limits.login,
+                    f"{_client(request)} {accounts.normalize_email(email)}", message)
     user = await services.db.run(lambda s: accounts.find_by_email(s, email))
     if user is not None and services.settings.production \
             and user.email == accounts.DEMO_EMAIL:

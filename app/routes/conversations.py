@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,7 +18,10 @@ from app.services.events import (
     presence_channel,
     private_channel,
 )
+from app.shared_state import SharedStateUnavailable
 from app.validation import Fields, int_param, read_body
+
+logger = logging.getLogger("app")
 
 MAX_SYSTEM_PROMPT = 10_000
 
@@ -71,7 +76,12 @@ async def delete_conversation(request: Request) -> Response:
         lambda s: conversations.delete_owned(s, user, conversation_id)
     )
     for message_id in deleted.streaming:
-        await services.chat.cancel(message_id, reason="The conversation was deleted.")
+        try:
+            await services.chat.cancel(message_id, reason="The conversation was deleted.")
+        except SharedStateUnavailable:
+            # Deleted already, and announced below. The reply streams on in its process until
+            # it ends (nothing is stored then: the row is gone), which the warning reports.
+            logger.warning("could not stop reply %s of a deleted conversation", message_id)
     await services.publisher.trigger(
         [private_channel(conversation_id, deleted.channel_token),
          presence_channel(conversation_id, deleted.channel_token)],
@@ -93,7 +103,7 @@ async def remove_member(request: Request) -> Response:
     removed = await services.db.run(
         lambda s: conversations.remove_member(s, user, conversation_id, member_id)
     )
-    services.chat.retarget(conversation_id, removed.new_token)
+    await services.chat.retarget(conversation_id, removed.new_token)
     await services.publisher.trigger(
         [private_channel(conversation_id, removed.old_token),
          presence_channel(conversation_id, removed.old_token)],

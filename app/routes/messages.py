@@ -9,11 +9,18 @@ from starlette.routing import Route
 from app.container import services_of
 from app.errors import ApiError
 from app.models import MessageStatus
-from app.routes.common import caller_socket_id, current_user, participant, path_id
+from app.routes.common import caller_socket_id, participant, path_id
 from app.serializers import message_json
 from app.services import message_store, turns
 from app.services.chat import ReplySlot
-from app.services.events import USER_TYPING, presence_channel, typing_event
+from app.services.events import (
+    MESSAGE_COMPLETED,
+    USER_TYPING,
+    message_event,
+    presence_channel,
+    private_channel,
+    typing_event,
+)
 from app.validation import Fields, read_body
 
 MAX_MESSAGE = 50_000
@@ -34,17 +41,17 @@ async def post_message(request: Request) -> Response:
     fields.done()
     assert text is not None and user.id is not None
     user_id = user.id
-    slot = services.chat.reserve(user_id)
-    if slot is ReplySlot.SERVER_BUSY:
+    reservation = await services.chat.reserve(user_id)
+    if reservation.slot is ReplySlot.SERVER_BUSY:
         # Shed before storing anything: the client retries later and nothing is half-done.
         raise ApiError(503, "The server is writing as many replies as it can; try again shortly.",
                        headers={"Retry-After": "1"})
-    if slot is ReplySlot.USER_BUSY:
+    if reservation.slot is ReplySlot.USER_BUSY:
         raise ApiError(429, "Too many replies are being written for you; wait for one to end.",
                        headers={"Retry-After": "2"})
     started = False
     try:
-        retry_after = services.message_limiter.hit(user_id)
+        retry_after = await services.state.hit(services.limits.message, str(user_id))
         if retry_after is not None:
             raise ApiError(429, "Too many messages; slow down.",
                            headers={"Retry-After": str(retry_after)})
@@ -53,10 +60,10 @@ async def post_message(request: Request) -> Response:
                                          services.settings.max_tokens)
         )
         if posted.created:
-            services.chat.start_reply(
+            await services.chat.start_reply(
                 conversation_id,
                 conversation.channel_token,
-                user_id,
+                reservation,
                 posted.body["user_message"],
                 posted.body["assistant_message"],
                 caller_socket_id(request),
@@ -65,7 +72,7 @@ async def post_message(request: Request) -> Response:
             started = True
     finally:
         if not started:
-            services.chat.unreserve(user_id)
+            await services.chat.unreserve(reservation)
     headers = {} if posted.created else {"Idempotent-Replayed": "true"}
     return JSONResponse(posted.body, posted.status_code, headers=headers)
 
@@ -77,7 +84,7 @@ async def typing(request: Request) -> Response:
     fields = Fields(await read_body(request))
     is_typing = fields.boolean("is_typing")
     fields.done()
-    retry_after = services.typing_limiter.hit((user.id, conversation_id))
+    retry_after = await services.state.hit(services.limits.typing, f"{user.id}:{conversation_id}")
     if retry_after is not None:
         raise ApiError(429, "Too many typing updates; slow down.",
                        headers={"Retry-After": str(retry_after)})
@@ -92,7 +99,8 @@ async def typing(request: Request) -> Response:
 
 
 async def cancel_reply(request: Request) -> Response:
-    user = await current_user(request)
+    """Stop a streaming reply wherever it streams; it ends `cancelled`, stored and announced."""
+    user, conversation = await participant(request)
     conversation_id = path_id(request, "conversation_id")
     message_id = path_id(request, "message_id")
     services = services_of(request)
@@ -104,12 +112,18 @@ async def cancel_reply(request: Request) -> Response:
             409, "This reply is not streaming.", extra={"message": message_json(message)}
         )
     if not await services.chat.cancel(message_id):
-        # No task streams it in this process (e.g. it was left over): end it where it stands.
-        await services.db.run(
+        # No process streams it (e.g. one that stopped left it over): end it where it stands.
+        ended = await services.db.run(
             lambda s: message_store.finish_message(
                 s, message_id, status=MessageStatus.CANCELLED, content=None, seq=None, error=None
             )
         )
+        if ended is not None:
+            await services.publisher.trigger(
+                [private_channel(conversation_id, conversation.channel_token)],
+                MESSAGE_COMPLETED,
+                message_event(ended, services.settings.broadcast_max_data_bytes),
+            )
     final = await services.db.run(
         lambda s: message_store.messages_json(s, [turns.message_in(s, user, conversation_id,
                                                                    message_id)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,9 +34,14 @@ async def client_config(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    stats = services_of(request).publisher.stats
+    """Ready; `process` tells the processes serving one port apart, `shared_state` whether
+    they share limits and cancels (`redis`) or each keeps its own (`memory`)."""
+    services = services_of(request)
+    stats = services.publisher.stats
     return JSONResponse({
         "health": "OK",
+        "process": os.getpid(),
+        "shared_state": "redis" if services.state.shared else "memory",
         "publisher": {"published": stats.published, "failed": stats.failed,
                       "retries": stats.retries, "last_error": stats.last_error},
     })

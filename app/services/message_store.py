@@ -6,7 +6,7 @@ messages leave with their conversation here; nothing else changes a message row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -150,12 +150,21 @@ def finish_message(
     return message_json(message)
 
 
-def fail_interrupted(session: Session) -> int:
-    """Mark replies left streaming by a previous run of the app as failed; returns how many."""
+def streaming_ids(session: Session) -> list[int]:
+    """The ids of every reply stored as streaming."""
+    ids = session.exec(select(Message.id).where(col(Message.status) == MessageStatus.STREAMING))
+    return [i for i in ids.all() if i is not None]
+
+
+def fail_interrupted(session: Session, alive: Collection[int] = ()) -> int:
+    """Mark replies left streaming by a previous run of the app as failed, except those in
+    `alive` (streamed by another process right now); returns how many."""
     now = utcnow()
+    query = update(Message).where(col(Message.status) == MessageStatus.STREAMING)
+    if alive:
+        query = query.where(col(Message.id).not_in(list(alive)))
     result = session.execute(
-        update(Message)
-        .where(col(Message.status) == MessageStatus.STREAMING)
+        query
         .values(
             status=MessageStatus.FAILED,
             error="The server restarted before the reply was complete.",

@@ -130,3 +130,30 @@ async def test_password_hashing_runs_a_bounded_number_at_once() -> None:
     assert peak == 2
     assert [r for r in results if isinstance(r, str)] == [f"hash-{n}" for n in range(4)]
     assert sum(isinstance(r, HashingBusy) for r in results) == 2
+
+
+def test_redis_settings_use_the_broadcasters_names_and_parser() -> None:
+    assert load_settings({}).redis is None  # one process, state in memory
+    redis = load_settings({"REDIS_URL": "redis://:pw@127.0.0.1:6390/2"}).redis
+    assert redis is not None and (redis.host, redis.port, redis.db) == ("127.0.0.1", 6390, 2)
+    assert redis.password == "pw" and redis.mode == "standalone"
+    by_host = load_settings({"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6391"}).redis
+    assert by_host is not None and by_host.port == 6391
+    with pytest.raises(ConfigError, match="REDIS_URL must start with redis://"):
+        load_settings({"REDIS_URL": "http://127.0.0.1"})
+    with pytest.raises(ConfigError, match="APP_EVENT_LOOP must be"):
+        load_settings({"APP_EVENT_LOOP": "trio"})
+
+
+async def test_the_memory_state_holds_reply_slots_and_limits() -> None:
+    from app.shared_state import Limit, MemoryState
+
+    state = MemoryState()
+    holds = [await state.hold_reply(7, 2) for _ in range(3)]
+    assert holds[0] and holds[1] and holds[2] is None
+    assert holds[0] is not None
+    await state.release_reply(7, holds[0])
+    assert await state.hold_reply(7, 2) is not None
+    limit = Limit("typing", 2)
+    assert [await state.hit(limit, "1:2") for _ in range(3)][:2] == [None, None]
+    assert await state.request_stop(1, None) is False

@@ -72,9 +72,10 @@ def app_env(
 
 @dataclass
 class AppServer(ServerProcess):
-    """A running `python -m app serve` on a free loopback port."""
+    """A running `python -m app serve [--workers N]` on a free loopback port."""
 
     env: dict[str, str]
+    workers: int = 1
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
     log_path: Path | None = None
@@ -87,6 +88,8 @@ class AppServer(ServerProcess):
     def start(self) -> AppServer:
         argv = [sys.executable, "-m", "app", "serve", "--host", self.host,
                 "--port", str(self.port)]
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
         self._launch(argv, self.env, self.base_url)
         return self
 
@@ -99,12 +102,14 @@ def running_app(
     broadcaster: Broadcaster | None = None,
     claude_url: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[AppServer]:
-    """Run the app for a `with` block; SQLite in `tmp_dir` unless `database_url` is given."""
+    """Run the app for a `with` block; SQLite in `tmp_dir` unless `database_url` is given.
+    With `workers` above 1, `extra_env` must name a Redis (`REDIS_URL`)."""
     url = database_url or f"sqlite:///{tmp_dir / 'chat.sqlite3'}"
     env = app_env(database_url=url, broadcaster=broadcaster, claude_url=claude_url,
                   extra=extra_env)
-    server = AppServer(env=env, log_path=tmp_dir / "app.log")
+    server = AppServer(env=env, workers=workers, log_path=tmp_dir / "app.log")
     server.start()
     try:
         yield server
