@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from app.config import ConfigError, Settings, load_settings
 from broadcaster.logs import KeyValueFormatter
@@ -106,30 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chat-app: cannot prepare the database at {_safe_url(settings.database_url)}:"
               f" {_scrub(str(exc), settings.database_url)}", file=sys.stderr)
         return 1
+    server: dict[str, Any] = {
+        "host": args.host, "port": args.port, "loop": settings.event_loop,
+        "log_level": "warning", "lifespan": "on", "timeout_graceful_shutdown": 10,
+    }
     if args.workers > 1:
         db.dispose()
         # The workers read the environment again: generated secrets must be the same in all.
         os.environ["APP_SECRET_KEY"] = settings.secret_key
         os.environ["REVERB_APP_SECRET"] = settings.broadcaster.secret
-        uvicorn.run(
-            "app.workers:worker_app",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            loop=settings.event_loop,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=10,
-        )
+        uvicorn.run("app.workers:worker_app", factory=True, workers=args.workers, **server)
         return 0
-    uvicorn.run(
-        create_app(settings, db),
-        host=args.host,
-        port=args.port,
-        loop=settings.event_loop,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.run(create_app(settings, db), **server)
     return 0
