@@ -78,7 +78,9 @@ class Settings:
     redis: ScalingConfig | None = None
     shared_poll_ms: int = 50
     event_loop: str = "auto"
-    db_threads: int = 8
+    # Threads running database work: one for SQLite (it writes one at a time, and every thread
+    # more takes the GIL from the event loop in turn while replies stream), a few for a server.
+    db_threads: int = 1
     gc_freeze: bool = True
 
     @property
@@ -251,6 +253,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redis=_redis(env),
         shared_poll_ms=_int(env, "APP_SHARED_POLL_MS", 50, minimum=5),
         event_loop=_event_loop(env),
-        db_threads=_int(env, "APP_DB_THREADS", 8, minimum=1),
+        db_threads=_int(env, "APP_DB_THREADS", 1 if database_url.startswith("sqlite") else 4,
+                        minimum=1),
         gc_freeze=_bool(env, "APP_GC_FREEZE", True),
     )

@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace) -> str:
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         env = dict(args.env)
-        if args.workers > 1:
+        if args.workers > 1 or args.redis:
             redis = stack.enter_context(standalone(Path(tmp)))
             env.setdefault("REDIS_URL", f"redis://127.0.0.1:{redis.port}/0")
         server = stack.enter_context(running_broadcaster(Path(tmp)))
@@ -231,6 +231,7 @@ async def run(args: argparse.Namespace) -> str:
         "deltas": len(latencies),
         "p50_by_quarter_ms": _by_index(per_room),
         "workers": args.workers,
+        "shared_state": "redis" if args.workers > 1 or args.redis else "memory",
         "app_cpu_percent": 100 * cpu / elapsed,
         "app_cpu_us_per_delta": 1e6 * cpu / max(1, len(latencies)),
         "broadcaster_cpu_percent": 100 * broadcaster_cpu / elapsed,
@@ -249,6 +250,9 @@ def main() -> None:
     parser.add_argument("--delta-ms", type=int, default=25)
     parser.add_argument("--workers", type=int, default=1,
                         help="app processes (above 1: on a Redis started for the run)")
+    parser.add_argument("--redis", action="store_true",
+                        help="share state through a Redis started for the run even with one "
+                             "process (as --workers above 1 always does)")
     parser.add_argument("--profile", metavar="PATH",
                         help="write a py-spy profile (raw stacks) of the measured window")
     parser.add_argument("--timeout", type=float, default=120.0,

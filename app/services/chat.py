@@ -253,6 +253,7 @@ class ChatService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self._progress.aclose()
+        await self._model.aclose()
 
     async def _reply(
         self,

@@ -98,8 +98,11 @@ class ClaudeModel:
     label = "Claude"
 
     def __init__(self, api_key: str, base_url: str | None, max_retries: int) -> None:
+        # On aiohttp rather than the default httpx: reading a stream costs about a third less
+        # CPU per delta, and every running reply reads one.
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=max_retries
+            api_key=api_key, base_url=base_url, max_retries=max_retries,
+            http_client=anthropic.DefaultAioHttpClient(),
         )
 
     async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
