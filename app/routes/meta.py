@@ -43,7 +43,8 @@ async def health(request: Request) -> Response:
         "process": os.getpid(),
         "shared_state": "redis" if services.state.shared else "memory",
         "publisher": {"published": stats.published, "failed": stats.failed,
-                      "retries": stats.retries, "last_error": stats.last_error},
+                      "retries": stats.retries, "requests": stats.requests,
+                      "last_error": stats.last_error},
     })
 
 

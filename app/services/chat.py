@@ -22,7 +22,7 @@ from app.services.events import MESSAGE_COMPLETED, MESSAGE_CREATED, message_even
 from app.services.llm import ReplyError, ReplyModel, ReplyRequest
 from app.services.progress import ProgressSaver
 from app.services.publisher import PusherPublisher
-from app.services.relay import ChunkRelay
+from app.services.relay import ChunkRelay, RelayClock
 from app.shared_state import SharedState, SharedStateUnavailable
 
 logger = logging.getLogger("app.chat")
@@ -73,6 +73,7 @@ class ChatService:
         self._settings = settings
         self._running: dict[int, _RunningReply] = {}
         self._progress = ProgressSaver(db, settings.persist_interval_ms / 1000)
+        self._clock = RelayClock(settings.publish_interval_ms / 1000)
         # conversation id -> (channel token, replies running in it); read at every publish so a
         # rotated token takes effect mid-reply.
         self._tokens: dict[int, tuple[str, int]] = {}
@@ -253,6 +254,7 @@ class ChatService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self._progress.aclose()
+        await self._clock.aclose()
         await self._model.aclose()
 
     async def _reply(
@@ -299,16 +301,17 @@ class ChatService:
                 message_id=message_id,
                 channel=lambda: self.channel(conversation_id),
                 publisher=self._publisher,
+                clock=self._clock,
                 save_progress=lambda content, seq: self._progress.note(message_id, content, seq),
-                interval_seconds=self._settings.publish_interval_ms / 1000,
                 save_interval_seconds=self._settings.persist_interval_ms / 1000,
             )
-            relay.start()
             status, error = await self._stream(conversation_id, message_id, relay, stop, request)
             content, seq = await relay.close()
         except Exception:
             logger.exception("reply %s failed unexpectedly", message_id)
             status, error = MessageStatus.FAILED, INTERNAL_ERROR
+            if relay is not None:
+                relay.abandon()
             content, seq = (relay.content, relay.seq) if relay else ("", 0)
         await self._finish(conversation_id, message_id, status, error, content, seq)
 

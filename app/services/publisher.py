@@ -59,6 +59,7 @@ class PublishStats:
     published: int = 0
     failed: int = 0
     retries: int = 0
+    requests: int = 0  # HTTP requests sent, retries included
     last_error: str | None = None
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -124,25 +125,28 @@ class PusherPublisher:
         retries failed or on a refusal that retrying cannot fix (4xx). Never raises for network
         or server errors.
         """
-        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        loop = asyncio.get_running_loop()
-        waiting: list[asyncio.Future[bool]] = []
-        now = time.perf_counter()
-        for channel in channels:
-            item: dict[str, Any] = {"name": event, "channel": channel, "data": encoded}
-            if valid_socket_id(socket_id):
-                item["socket_id"] = socket_id
-            done: asyncio.Future[bool] = loop.create_future()
-            self._queue.append(_Queued(item, done, now))
-            waiting.append(done)
+        waiting = [self.submit(channel, event, data, socket_id) for channel in channels]
+        return all(await asyncio.gather(*waiting))
+
+    def submit(
+        self, channel: str, event: str, data: Mapping[str, Any], socket_id: str | None = None,
+    ) -> asyncio.Future[bool]:
+        """Queue one event for the next batch without waiting: the future resolves as
+        `trigger` returns. Events submitted one after another are sent in that order, but two
+        of them may be in flight at once in different requests: wait for one before submitting
+        the next where their order matters."""
+        item: dict[str, Any] = {
+            "name": event, "channel": channel,
+            "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        }
+        if valid_socket_id(socket_id):
+            item["socket_id"] = socket_id
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(item, done, time.perf_counter()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="publisher-flush")
         self._wake.set()
-        accepted = all(await asyncio.gather(*waiting))
-        if not accepted:
-            logger.warning("publish of %s to %s failed: %s", event, ",".join(channels),
-                           self.stats.last_error)
-        return accepted
+        return done
 
     async def _flush(self) -> None:
         """Send what is queued as batches, `parallel_requests` at a time; runs until closed."""
@@ -188,6 +192,9 @@ class PusherPublisher:
                 self.stats.durations.extend(now - q.queued_at for q in batch)
             else:
                 self.stats.failed += len(batch)
+                names = ", ".join(sorted({str(q.item["name"]) for q in batch}))
+                logger.warning("publish of %s (%d events) failed: %s", names, len(batch),
+                               self.stats.last_error)
             for queued in batch:
                 if not queued.done.done():
                     queued.done.set_result(accepted)
@@ -197,6 +204,7 @@ class PusherPublisher:
         query = signed_query(
             self._settings.key, self._settings.secret, "POST", self._path, body, int(time.time())
         )
+        self.stats.requests += 1
         try:
             async with self._session().post(f"{self._base_url}{self._path}?{query}",
                                             data=body) as response:

@@ -7,7 +7,7 @@ import time
 
 from app.config import BroadcasterSettings
 from app.services.publisher import PusherPublisher
-from app.services.relay import ChunkRelay
+from app.services.relay import ChunkRelay, RelayClock
 from tests.app.client import Listener
 from tests.support.processes import Broadcaster, free_port
 
@@ -68,9 +68,9 @@ async def test_relay_coalesces_numbers_and_saves_chunks(shared_broadcaster: Broa
     async def save(content: str, seq: int) -> None:
         saved.append((content, seq))
 
+    clock = RelayClock(0.03)
     relay = ChunkRelay(message_id=9, channel=lambda: "relay-test", publisher=publisher,
-                       save_progress=save, interval_seconds=0.03, save_interval_seconds=0.1)
-    relay.start()
+                       clock=clock, save_progress=save, save_interval_seconds=0.1)
     deltas = [f"d{i};" for i in range(200)]
     started = time.monotonic()
     for delta in deltas:
@@ -89,5 +89,47 @@ async def test_relay_coalesces_numbers_and_saves_chunks(shared_broadcaster: Broa
     assert saved and all(content.startswith(text) for text, _ in saved)
     for text, number in saved:
         assert "".join(c["chunk"] for c in chunks[:number]) == text
+    await publisher.aclose()
+    await listener.close()
+
+
+async def test_relays_share_ticks_and_split_long_text_in_order(
+    shared_broadcaster: Broadcaster,
+) -> None:
+    publisher = PusherPublisher(_settings(shared_broadcaster))
+    listener = await Listener.open(shared_broadcaster)
+    await listener.ws.send('{"event":"pusher:subscribe","data":{"channel":"relay-clock"}}')
+    await listener.wait_for(lambda e: e["event"].endswith("subscription_succeeded"))
+
+    async def save(content: str, seq: int) -> None:
+        return None
+
+    clock = RelayClock(0.05)
+    relays = [ChunkRelay(message_id=100 + i, channel=lambda: "relay-clock", publisher=publisher,
+                         clock=clock, save_progress=save, save_interval_seconds=60,
+                         max_chunk_chars=4000) for i in range(20)]
+    for relay in relays:
+        relay.feed("first;")  # each reply's first words go out at once
+    await listener.wait_for(lambda e: sum(1 for x in listener.events
+                                          if x["event"] == "message.chunk") == 20)
+    before = publisher.stats.requests
+    for relay in relays:
+        relay.feed("second;")
+    await listener.wait_for(lambda e: sum(1 for x in listener.events
+                                          if x["event"] == "message.chunk") == 40)
+    # The second chunks of all 20 replies left on one tick: two batches of 10, not 20 requests.
+    assert publisher.stats.requests - before <= 2
+    long_text = "".join(f"{i:05d}" for i in range(2000))  # 10,000 characters
+    relays[0].feed(long_text)
+    results = [await relay.close() for relay in relays]
+    assert results[0] == ("first;second;" + long_text, 5)
+    assert all(result == ("first;second;", 2) for result in results[1:])
+    await listener.wait_for(lambda e: e["event"] == "message.chunk" and e["data"]["seq"] == 5)
+    chunks = listener.chunks(100)
+    # Split into pieces of at most 4,000 characters, sent one after another, in order.
+    assert [c["seq"] for c in chunks] == [1, 2, 3, 4, 5]
+    assert [len(c["chunk"]) for c in chunks[2:]] == [4000, 4000, 2000]
+    assert "".join(c["chunk"] for c in chunks) == results[0][0]
+    await clock.aclose()
     await publisher.aclose()
     await listener.close()
