@@ -30,8 +30,9 @@ def add_turn(
         conversation_id=conversation_id, user_id=None, role="assistant", content="",
         status=MessageStatus.STREAMING, created_at=now, updated_at=now,
     )
+    # One flush inserts both in the order added: the user's message gets the smaller id, so it
+    # sorts first at equal times.
     session.add(user_message)
-    session.flush()  # the user's message gets the smaller id: it sorts first at equal times
     session.add(placeholder)
     session.flush()
     return user_message, placeholder
