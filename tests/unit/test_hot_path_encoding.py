@@ -57,3 +57,24 @@ def test_response_head_and_body() -> None:
 ])
 def test_route_labels(path: str, label: str) -> None:
     assert route_label(path) == label
+
+
+@pytest.mark.parametrize("text", [
+    "{}", '{"a":1}', '{"a":1} ', ' {"a":1}', '{"a":1}}', '{"a":1} {"b":2}', '{"a"}', "{",
+    '{"a":NaN}', '{"a":1,"a":2}', '{"x":"\\u00e9\\ud800"}', '{"a":[1,{"b":null}]}', "[1]",
+    '"{}"', "{" * 50_000 + "}" * 50_000, '{"a":' * 100_000 + "1" + "}" * 100_000,
+])
+def test_parse_json_matches_json_loads(text: str) -> None:
+    from broadcaster.protocol.encoding import parse_json
+
+    try:
+        expected: object = ("value", json.loads(text))
+    except RecursionError:
+        expected = ("error", "JSON nested too deeply")
+    except ValueError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = ("value", parse_json(text))
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert repr(got) == repr(expected)  # repr: NaN != NaN
