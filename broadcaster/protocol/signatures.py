@@ -76,16 +76,19 @@ def verify_user_auth(key: str, secret: str, socket_id: str, user_data: str, auth
     return hmac.compare_digest(expected.encode(), auth.encode())
 
 
-def api_string_to_sign(method: str, path: str, params: Mapping[str, str]) -> str:
+def api_string_to_sign(method: str, path: str, params: Mapping[str, str],
+                       signed_query: str | None = None) -> str:
     """`METHOD\\nPATH\\nsorted query` as the REST API signs it.
 
     Keys are lower-cased and sorted, values are not URL-escaped, `auth_signature` is left out.
+    `signed_query` is that sorted query when the caller already has it.
     """
-    query = "&".join(
-        f"{k}={v}" for k, v in sorted((k.lower(), v) for k, v in params.items())
-        if k != "auth_signature"
-    )
-    return f"{method.upper()}\n{path}\n{query}"
+    if signed_query is None:
+        signed_query = "&".join(
+            f"{k}={v}" for k, v in sorted((k.lower(), v) for k, v in params.items())
+            if k != "auth_signature"
+        )
+    return f"{method.upper()}\n{path}\n{signed_query}"
 
 
 def sign_api_request(secret: str, method: str, path: str, params: Mapping[str, str]) -> str:
@@ -93,10 +96,12 @@ def sign_api_request(secret: str, method: str, path: str, params: Mapping[str, s
     return sign(secret, api_string_to_sign(method, path, params))
 
 
-def verify_api_signature(secret: str, method: str, path: str, params: Mapping[str, str]) -> bool:
-    """True when `params["auth_signature"]` signs this request."""
+def verify_api_signature(secret: str, method: str, path: str, params: Mapping[str, str],
+                         signed_query: str | None = None) -> bool:
+    """True when `params["auth_signature"]` signs this request (`signed_query`: see
+    `api_string_to_sign`)."""
     given = params.get("auth_signature", "")
-    expected = sign_api_request(secret, method, path, params)
+    expected = sign(secret, api_string_to_sign(method, path, params, signed_query))
     return hmac.compare_digest(expected.encode(), given.encode())
 
 

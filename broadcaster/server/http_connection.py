@@ -23,7 +23,7 @@ from broadcaster.protocol.paths import strip_prefix
 from broadcaster.protocol.socket_ids import new_socket_id
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.http_response import encode_response
-from broadcaster.server.rest import Response, handle_http, route_label
+from broadcaster.server.rest import OK_EMPTY, Response, handle_http, route_label
 from broadcaster.server.state import NodeState
 from broadcaster.server.websocket import WebSocketConnection
 from broadcaster.server.ws_frames import FrameReader
@@ -36,6 +36,7 @@ MAX_PIPELINED = 32
 _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
 _INTERNAL_ERROR = b'{"error":"Internal server error"}'
+_OK_EMPTY_BYTES = encode_response(*OK_EMPTY)  # the whole answer to a kept-alive publish
 
 
 class _Refused(Exception):
@@ -134,12 +135,16 @@ class HttpConnection(asyncio.Protocol):
         self._count_header_bytes(len(name) + len(value))
         request = self._request
         assert request is not None
-        lower = name.lower()
+        if request.headers is not None:
+            lower = name.lower()
+            request.headers.append((lower, value))
+        elif len(name) == 14:
+            lower = name.lower()
+        else:
+            return  # not Content-Length, and nothing reads the headers of a non-GET request
         if lower == b"content-length" and int(value) > self.node.limits.max_request_size:
             self._failed = (413, "Request body too large")
             raise _Refused
-        if request.headers is not None:
-            request.headers.append((lower, value))
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -236,6 +241,11 @@ class HttpConnection(asyncio.Protocol):
         counts = self.node.counters.http
         key = (self.route, status)
         counts[key] = counts.get(key, 0) + 1
+        if response is OK_EMPTY and keep_alive and not head_only:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(_OK_EMPTY_BYTES)
+            return
         headers = response[2] if len(response) == 3 else ()
         self._write(status, response[1], headers, close=not keep_alive, head_only=head_only)
 
