@@ -37,6 +37,7 @@ _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
 _INTERNAL_ERROR = b'{"error":"Internal server error"}'
 _OK_EMPTY_BYTES = encode_response(*OK_EMPTY)  # the whole answer to a kept-alive publish
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 
 class _Refused(Exception):
@@ -129,10 +130,14 @@ class HttpConnection(asyncio.Protocol):
             self._body_size = 0
         else:
             self._request.target += url
-        self._count_header_bytes(len(url))
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
         request = self._request
         assert request is not None
         if request.headers is not None:
@@ -164,11 +169,9 @@ class HttpConnection(asyncio.Protocol):
         request.upgrade = self._wants_websocket(request)
         self._pending.append(request)
 
-    def _count_header_bytes(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > MAX_HEADER_BYTES:
-            self._failed = (431, "Request header fields too large")
-            raise _Refused
+    def _refuse_headers(self) -> None:
+        self._failed = (431, "Request header fields too large")
+        raise _Refused
 
     def _wants_websocket(self, request: _Request) -> bool:
         if request.headers is None:
@@ -202,7 +205,7 @@ class HttpConnection(asyncio.Protocol):
             transport.pause_reading()  # resumed when the pending hub call is done
 
     def _dispatch(self, request: _Request) -> None:
-        method = request.method.decode("ascii", "replace")
+        method = _METHODS.get(request.method) or request.method.decode("ascii", "replace")
         target = request.target.decode("latin-1")
         raw = target.partition("?")[0]
         path = strip_prefix(self.node.path_prefix, raw)
