@@ -23,7 +23,7 @@ from broadcaster.protocol.paths import strip_prefix
 from broadcaster.protocol.socket_ids import new_socket_id
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.http_response import encode_response
-from broadcaster.server.rest import Response, handle_http, route_label
+from broadcaster.server.rest import OK_EMPTY, Response, handle_http, route_label
 from broadcaster.server.state import NodeState
 from broadcaster.server.websocket import WebSocketConnection
 from broadcaster.server.ws_frames import FrameReader
@@ -36,6 +36,8 @@ MAX_PIPELINED = 32
 _WS_MAX_SIZE_FLOOR = 65_536
 _TLS_HANDSHAKE = b"\x16"
 _INTERNAL_ERROR = b'{"error":"Internal server error"}'
+_OK_EMPTY_BYTES = encode_response(*OK_EMPTY)  # the whole answer to a kept-alive publish
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 
 
 class _Refused(Exception):
@@ -128,18 +130,26 @@ class HttpConnection(asyncio.Protocol):
             self._body_size = 0
         else:
             self._request.target += url
-        self._count_header_bytes(len(url))
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse_headers()
         request = self._request
         assert request is not None
-        lower = name.lower()
+        if request.headers is not None:
+            lower = name.lower()
+            request.headers.append((lower, value))
+        elif len(name) == 14:
+            lower = name.lower()
+        else:
+            return  # not Content-Length, and nothing reads the headers of a non-GET request
         if lower == b"content-length" and int(value) > self.node.limits.max_request_size:
             self._failed = (413, "Request body too large")
             raise _Refused
-        if request.headers is not None:
-            request.headers.append((lower, value))
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -159,11 +169,9 @@ class HttpConnection(asyncio.Protocol):
         request.upgrade = self._wants_websocket(request)
         self._pending.append(request)
 
-    def _count_header_bytes(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > MAX_HEADER_BYTES:
-            self._failed = (431, "Request header fields too large")
-            raise _Refused
+    def _refuse_headers(self) -> None:
+        self._failed = (431, "Request header fields too large")
+        raise _Refused
 
     def _wants_websocket(self, request: _Request) -> bool:
         if request.headers is None:
@@ -197,7 +205,7 @@ class HttpConnection(asyncio.Protocol):
             transport.pause_reading()  # resumed when the pending hub call is done
 
     def _dispatch(self, request: _Request) -> None:
-        method = request.method.decode("ascii", "replace")
+        method = _METHODS.get(request.method) or request.method.decode("ascii", "replace")
         target = request.target.decode("latin-1")
         raw = target.partition("?")[0]
         path = strip_prefix(self.node.path_prefix, raw)
@@ -236,6 +244,11 @@ class HttpConnection(asyncio.Protocol):
         counts = self.node.counters.http
         key = (self.route, status)
         counts[key] = counts.get(key, 0) + 1
+        if response is OK_EMPTY and keep_alive and not head_only:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(_OK_EMPTY_BYTES)
+            return
         headers = response[2] if len(response) == 3 else ()
         self._write(status, response[1], headers, close=not keep_alive, head_only=head_only)
 

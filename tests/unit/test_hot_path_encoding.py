@@ -57,3 +57,49 @@ def test_response_head_and_body() -> None:
 ])
 def test_route_labels(path: str, label: str) -> None:
     assert route_label(path) == label
+
+
+@pytest.mark.parametrize("text", [
+    "{}", '{"a":1}', '{"a":1} ', ' {"a":1}', '{"a":1}}', '{"a":1} {"b":2}', '{"a"}', "{",
+    '{"a":NaN}', '{"a":1,"a":2}', '{"x":"\\u00e9\\ud800"}', '{"a":[1,{"b":null}]}', "[1]",
+    '"{}"', "{" * 50_000 + "}" * 50_000, '{"a":' * 100_000 + "1" + "}" * 100_000,
+])
+def test_parse_json_matches_json_loads(text: str) -> None:
+    from broadcaster.protocol.encoding import parse_json
+
+    try:
+        expected: object = ("value", json.loads(text))
+    except RecursionError:
+        expected = ("error", "JSON nested too deeply")
+    except ValueError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = ("value", parse_json(text))
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert repr(got) == repr(expected)  # repr: NaN != NaN
+
+
+@pytest.mark.parametrize(("query", "sdk_form"), [
+    ("auth_key=k&auth_timestamp=1&auth_version=1.0&body_md5=abc&auth_signature=s", True),
+    ("auth_key=k&auth_timestamp=1&auth_version=1.0&auth_signature=s", True),
+    ("auth_key=&auth_timestamp=&auth_version=&auth_signature=", True),
+    # not the SDKs' form: parsed and signed the general way
+    ("auth_timestamp=1&auth_key=k&auth_version=1.0&auth_signature=s", False),
+    ("auth_key=k%20x&auth_timestamp=1&auth_version=1.0&auth_signature=s", False),
+    ("auth_key=k&auth_timestamp=1&auth_version=1.0&auth_signature=s&info=x", False),
+    ("auth_key=k&auth_timestamp=1&auth_version=1.0&body_md5=a=b&auth_signature=s", False),
+    ("AUTH_KEY=k&auth_timestamp=1&auth_version=1.0&auth_signature=s", False),
+    ("auth_key=k&auth_timestamp=1&auth_version=1.0&auth_signature=s&auth_signature=t", False),
+])
+def test_signed_query_is_the_sorted_query(query: str, sdk_form: bool) -> None:
+    from broadcaster.protocol.http_api import parse_signed_query
+    from broadcaster.protocol.signatures import api_string_to_sign
+
+    params, signed = parse_signed_query(query)
+    assert params == parse_query(query)
+    assert list(params) == list(parse_query(query))
+    assert (signed is not None) == sdk_form
+    if signed is not None:
+        assert api_string_to_sign("POST", "/p", params, signed) == api_string_to_sign(
+            "POST", "/p", params)

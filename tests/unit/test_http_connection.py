@@ -126,6 +126,18 @@ async def test_pipelined_keep_alive_requests_are_answered_in_order() -> None:
     assert connection.node.counters.http[("events", 200)] == 2
 
 
+async def test_a_publish_gets_the_exact_constant_answer_and_close_is_still_honoured() -> None:
+    _, transport = connect(make_node())
+    feed(transport, events_request("a"))
+    assert transport.written == (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                                 b"content-length: 2\r\n\r\n{}")
+    assert not transport.closed
+    _, closing = connect(make_node())
+    feed(closing, events_request("a").replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+    assert closing.written.endswith(b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+    assert closing.closed
+
+
 async def test_a_request_split_at_every_byte_boundary_is_answered_once() -> None:
     request = events_request("split", "hello")
     for cut in range(1, len(request)):

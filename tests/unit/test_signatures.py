@@ -66,3 +66,20 @@ def test_wrong_key_wrong_socket_and_garbage_are_refused() -> None:
     assert not verify_channel_auth(KEY, SECRET, SOCKET, "private-foobar", "")
     assert not verify_channel_auth(KEY, SECRET, SOCKET, "private-foobar", "ünïcode")
     assert sign(SECRET, "x") != sign(SECRET + "y", "x")
+
+
+def test_sign_equals_the_standard_library_hmac_for_every_key_length() -> None:
+    # Keys shorter than, equal to and longer than SHA-256's 64-byte block (hashed first).
+    import hashlib
+    import hmac
+
+    from broadcaster.protocol.signatures import webhook_signature
+
+    for length in (0, 1, 20, 63, 64, 65, 200):
+        secret = "".join(chr(97 + i % 26) for i in range(length))
+        for message in ("", "a", "POST\n/apps/1/events\nauth_key=k", "é✓" * 500):
+            expected = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+            assert sign(secret, message) == expected
+            assert webhook_signature(secret, message.encode()) == expected
+    # A second secret with the same start is keyed on its own (no cross-talk in the cache).
+    assert sign("secret-a", "m") != sign("secret-b", "m")
