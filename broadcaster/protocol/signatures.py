@@ -6,41 +6,26 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-_BLOCK = 64  # SHA-256's block size in bytes
-_INNER_PAD = bytes(b ^ 0x36 for b in range(256))
-_OUTER_PAD = bytes(b ^ 0x5C for b in range(256))
 
 
 @lru_cache(maxsize=256)
-def _keyed(secret: str) -> tuple[Any, Any]:
-    """SHA-256 states that have already absorbed the HMAC inner and outer key pads (RFC 2104),
-    computed once per secret: signing then copies them instead of keying a new HMAC."""
-    key = secret.encode()
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    return (hashlib.sha256(key.translate(_INNER_PAD)),
-            hashlib.sha256(key.translate(_OUTER_PAD)))
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with `secret` and fed nothing, made once per secret: signing copies
+    it instead of keying a new one."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 def _hmac_sha256_hex(secret: str, data: bytes) -> str:
-    inner_pad, outer_pad = _keyed(secret)
-    inner = inner_pad.copy()
-    inner.update(data)
-    outer = outer_pad.copy()
-    outer.update(inner.digest())
-    return str(outer.hexdigest())
+    mac = _keyed(secret).copy()
+    mac.update(data)
+    return mac.hexdigest()
 
 
 def sign(secret: str, message: str) -> str:
     """Lower-case hex HMAC-SHA256 of `message` keyed with `secret`.
 
-    The same value as `hmac.new(secret, message, sha256).hexdigest()`, from two SHA-256 states
-    keyed once per secret and copied: 0.7 us here against 1.6 us for OpenSSL's one-shot
-    `hmac.digest`, 1.1 us for copying a pre-keyed `hmac.HMAC` and 4.2 us for `hmac.new(...)`
-    (CPython 3.11, 130-byte message).
+    Copies an HMAC keyed once per secret: 1.1 us here against 1.6 us for OpenSSL's one-shot
+    `hmac.digest` and 4.2 us for `hmac.new(...)` (CPython 3.11, 130-byte message).
     """
     return _hmac_sha256_hex(secret, message.encode())
 
