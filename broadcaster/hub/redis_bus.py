@@ -324,6 +324,11 @@ class RedisBus:
         node is the queue's order); `Publisher.run` reads the replies."""
         while True:
             await self._wake.wait()
+            # One loop turn more: requests a burst of publishers sent a moment later (read in
+            # the next turn) join this write instead of starting a group of their own, which
+            # would stay apart from then on; events written together come back together and
+            # share one write per socket.
+            await asyncio.sleep(0)
             self._wake.clear()
             for batch in self._out.rounds():
                 per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
