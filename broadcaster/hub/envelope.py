@@ -30,6 +30,7 @@ class Kind(IntEnum):
     USER = 1  # deliver `text` to the local signed-in connections of user `channel`
     TERMINATE = 2  # close the local connections of user `channel`; `text`: {"code", "message"}
     WATCH = 3  # tell local watchers of user `channel` that they went `text` (online/offline)
+    ELSEWHERE = 4  # as EVENT, on every node but `origin` (its sockets were told already)
 
 
 @dataclass(frozen=True, slots=True)

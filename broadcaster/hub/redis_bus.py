@@ -5,9 +5,12 @@ Standalone and Sentinel use one Redis node with PUBLISH/SUBSCRIBE; a Cluster use
 shards. Messages of one topic travel over one connection, hence arrive in publish order.
 
 Resilience contract:
-- `publish` never waits: it queues for a single writer task, which pipelines whatever has queued
-  since its last round trip. While Redis is unreachable, `publish` refuses at once (returns
-  False) and counts the message in `stats.dropped`; nothing is replayed later.
+- `publish` never waits: it queues for a single writer task, which writes whatever has queued
+  since it last ran without waiting for the replies to earlier writes (a task per connection
+  reads them). While Redis is unreachable, `publish` refuses at once (returns False) and counts
+  the message in `stats.dropped`; nothing is replayed later.
+- `published` waits until the message came back on this node's own subscription: Redis has it,
+  has handed it to every subscribed node, and this node has delivered it (`redis_outbox`).
 - A supervisor task owns the connections. When any of them fails, it drops them all, retries with
   capped exponential backoff (plus jitter), subscribes again and then runs `on_reconnected`, so
   delivery is back within one backoff step of Redis returning.
@@ -28,13 +31,13 @@ import logging
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from broadcaster.hub import redis_clients
+from broadcaster.hub.redis_outbox import Outbox
 from broadcaster.hub.redis_publisher import Publisher
 from broadcaster.hub.redis_subscription import Subscription
 from broadcaster.hub.tasks import cancel_and_wait
@@ -52,7 +55,7 @@ _DROP_LOG_INTERVAL = 5.0
 class BusStats:
     """Counters since the bus was created."""
 
-    published: int = 0  # accepted by Redis
+    published: int = 0  # accepted by Redis (see `RedisBus.stats`)
     dropped: int = 0  # refused or lost because Redis was unreachable or the queue was full
     received: int = 0  # delivered to the message handler
     reconnects: int = 0  # successful connections after the first
@@ -77,6 +80,8 @@ class RedisBus:
 
     `on_message(topic, payload)` is called synchronously, in order per topic, for every message
     on `topics`, including this node's own; it must not block, and its exceptions are logged.
+    Payloads of different nodes must differ (the hub's envelopes carry their origin): the bus
+    recognises its own messages coming back by their bytes.
     """
 
     def __init__(self, config: ScalingConfig, topics: Sequence[str], on_message: MessageHandler,
@@ -90,18 +95,13 @@ class RedisBus:
         self.topics = tuple(topics)
         self._topic_set = frozenset(self.topics)
         self.node_id = node_id or uuid.uuid4().hex[:12]
-        self.stats = BusStats()
+        self._stats = BusStats()
         self._on_message = on_message
         self._on_reconnected = on_reconnected
-        self._max_queue, self._batch = max_queue, batch
+        self._max_queue = max_queue
         self._backoff = (backoff_initial, backoff_max)
         self._ping_after, self._watch_interval = ping_after, watch_interval
-        self._queue: deque[tuple[str, bytes]] = deque()
-        self._sending = 0  # messages in the round trip under way
-        # Sequence numbers of accepted messages, and how many of them are settled (accepted by
-        # Redis, or lost); `published` waits on these.
-        self._accepted = self._settled = 0
-        self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        self._out = Outbox(batch)
         self._wake = asyncio.Event()
         self._connected = asyncio.Event()
         self._route: dict[str, _Link] = {}
@@ -119,9 +119,15 @@ class RedisBus:
         return self._connected.is_set()
 
     @property
+    def stats(self) -> BusStats:
+        """Counters since the bus was created."""
+        self._stats.published = self._out.acknowledged
+        return self._stats
+
+    @property
     def pending(self) -> int:
-        """Messages queued or in the round trip under way (for back-pressure and metrics)."""
-        return len(self._queue) + self._sending
+        """Messages queued or written and unanswered (for back-pressure and metrics)."""
+        return self._out.pending
 
     def start(self) -> None:
         """Start connecting in the background; see `wait_connected`."""
@@ -140,43 +146,40 @@ class RedisBus:
 
         Raises ValueError for a topic the bus was not made with (a programming error).
         """
-        if topic not in self._topic_set:
-            raise ValueError(f"{topic!r} is not one of this bus's topics")
-        if not self._connected.is_set() or len(self._queue) >= self._max_queue:
-            self._drop(1, "Redis unreachable" if not self.connected else "publish queue full")
+        if not self._accepts(topic):
             return False
-        self._queue.append((topic, payload))
-        self._accepted += 1
+        self._out.add(topic, payload, None)
         self._wake.set()
         return True
 
     async def published(self, topic: str, payload: bytes) -> bool | None:
-        """`publish`, then wait until Redis accepted the message: True if it did, False if it
-        was lost, None if `publish` refused it. A caller that waits before publishing the next
-        message keeps its order across nodes (another node's later message cannot reach Redis
-        first). No timer: every accepted message is settled within about `config.timeout`,
-        when its batch is acknowledged or when the writer gives up on Redis."""
-        if not self.publish(topic, payload):
+        """`publish`, then wait until the message came back from Redis (and went through
+        `on_message` here): True if it did, False if it was lost, None if refused. A caller
+        that waits before publishing the next message keeps its order across nodes (another
+        node's later message cannot reach Redis first). No timer per call: a message not back
+        within 2 x `config.timeout` makes the bus reconnect, which settles it as lost."""
+        if not self._accepts(topic):
             return None
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiters.append((self._accepted, waiter))
-        return await waiter
+        waiter = self._out.waiter(time.monotonic() + 2 * self.config.timeout)
+        self._out.add(topic, payload, waiter)
+        self._wake.set()
+        return await waiter.join()
 
-    def _settle(self, count: int, ok: bool) -> None:
-        """`count` more messages, in queue order, were accepted by Redis (`ok`) or lost."""
-        self._settled = min(self._settled + count, self._accepted)
-        while self._waiters and self._waiters[0][0] <= self._settled:
-            _, waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(ok)
+    def _accepts(self, topic: str) -> bool:
+        if topic not in self._topic_set:
+            raise ValueError(f"{topic!r} is not one of this bus's topics")
+        if not self._connected.is_set() or self._out.pending >= self._max_queue:
+            self._drop(1, "Redis unreachable" if not self.connected else "publish queue full")
+            return False
+        return True
 
     async def flush(self, within: float) -> bool:
         """Wait until everything queued has been handed to Redis (or dropped), at most
         `within` s; returns whether the queue is empty."""
         deadline = time.monotonic() + within
-        while (self._queue or self._sending) and time.monotonic() < deadline:
+        while self._out.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
-        return not (self._queue or self._sending)
+        return not self._out.pending
 
     async def close(self) -> None:
         """Stop the supervisor and close every connection; queued messages are dropped."""
@@ -209,7 +212,7 @@ class RedisBus:
                 return
             try:
                 if ever_connected:
-                    self.stats.reconnects += 1
+                    self._stats.reconnects += 1
                 log.info("redis bus %s", "reconnected" if ever_connected else "connected",
                          extra={**self._extra, "nodes": [f"{h}:{p}" for h, p in self._known],
                                 "attempts": attempt + 1,
@@ -222,11 +225,9 @@ class RedisBus:
                                                                     "reason": reason})
             finally:
                 self._connected.clear()
-                lost = len(self._queue)
-                self._queue.clear()
-                self._settle(self._accepted - self._settled, ok=False)
+                lost = self._out.lose_all()
                 if lost:
-                    self._drop(lost, "connection lost before sending")
+                    self._drop(lost, "connection lost before Redis had them")
                 await self._disconnect(links)
             ever_connected = True
 
@@ -242,9 +243,10 @@ class RedisBus:
         try:
             for address, topics in owners.items():
                 sharded = self.config.mode == "cluster"
-                link = _Link(address, Publisher(self.config, address, sharded=sharded),
+                link = _Link(address, Publisher(self.config, address, sharded=sharded,
+                                                on_acked=self._out.acked),
                              Subscription(self.config, address, topics, sharded=sharded,
-                                          on_message=self._deliver))
+                                          on_messages=self._deliver))
                 links.append(link)
                 await link.subscription.open()
                 await link.publisher.open()
@@ -258,7 +260,9 @@ class RedisBus:
     async def _run(self, links: list[_Link], notify: bool) -> str:
         """Read, write and watch until something fails; returns why."""
         tasks = [asyncio.create_task(link.subscription.run(self._ping_after)) for link in links]
+        tasks += [asyncio.create_task(link.publisher.run()) for link in links]
         tasks.append(asyncio.create_task(self._write()))
+        tasks.append(asyncio.create_task(self._watch_echoes()))
         if self.config.mode == "sentinel":
             tasks.append(asyncio.create_task(self._watch_master(links[0].address)))
         if notify and self._on_reconnected is not None:
@@ -294,39 +298,52 @@ class RedisBus:
 
     # -- the tasks of one connected period ------------------------------------------------------
 
-    def _deliver(self, topic: str, payload: bytes) -> None:
-        self.stats.received += 1
-        try:
-            self._on_message(topic, payload)
-        except Exception:
-            self.stats.handler_errors += 1
-            log.exception("bus message handler failed", extra=self._extra)
+    def _deliver(self, messages: list[tuple[str, bytes]]) -> None:
+        """The messages of one read. This node's own are settled first: their callers resume
+        in the next loop turn, and so answer before the writes to sockets queued below go out
+        (a publisher's next request then arrives while those writes are under way, as with
+        the in-process hub, so events keep arriving together and share one write per socket).
+        """
+        out = self._out
+        if out.mine:
+            for topic, payload in messages:
+                mine = out.mine.get(topic)
+                if mine and mine[0][0] == payload:
+                    out.came_back(mine)
+        self._stats.received += len(messages)
+        handler = self._on_message
+        for topic, payload in messages:
+            try:
+                handler(topic, payload)
+            except Exception:
+                self._stats.handler_errors += 1
+                log.exception("bus message handler failed", extra=self._extra)
 
     async def _write(self) -> None:
+        """Write what queued since the last run, one pipelined write per node (order within a
+        node is the queue's order); `Publisher.run` reads the replies."""
         while True:
             await self._wake.wait()
+            # One loop turn more: requests a burst of publishers sent a moment later (read in
+            # the next turn) join this write instead of starting a group of their own, which
+            # would stay apart from then on; events written together come back together and
+            # share one write per socket.
+            await asyncio.sleep(0)
             self._wake.clear()
-            while self._queue:
-                count = min(len(self._queue), self._batch)
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._sending = count
-                try:
-                    await asyncio.wait_for(self._send(batch), self.config.timeout)
-                except _FAILURES:
-                    self._drop(count, "publish failed")
-                    raise
-                finally:
-                    self._sending = 0
-                self.stats.published += count
-                self._settle(count, ok=True)
+            for batch in self._out.rounds():
+                per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
+                for message in batch:
+                    per_node.setdefault(self._route[message[0]].publisher, []).append(message)
+                token = self._out.written(len(batch), len(per_node))
+                for publisher, messages in per_node.items():
+                    publisher.publish(messages, token)
 
-    async def _send(self, batch: list[tuple[str, bytes]]) -> None:
-        """One pipelined round trip per node; order within a node is the queue's order."""
-        per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
-        for message in batch:
-            per_node.setdefault(self._route[message[0]].publisher, []).append(message)
-        for publisher, messages in per_node.items():
-            await publisher.publish(messages)
+    async def _watch_echoes(self) -> None:
+        """A message of this node that does not come back means the subscription is broken."""
+        while True:
+            await asyncio.sleep(self.config.timeout / 2)
+            if self._out.overdue(time.monotonic()):
+                raise _Lost("this node's own messages did not come back from Redis")
 
     async def _watch_master(self, address: Address) -> None:
         while True:
@@ -342,12 +359,12 @@ class RedisBus:
     def _drop(self, count: int, reason: str) -> None:
         """Count lost messages; log at most every `_DROP_LOG_INTERVAL` s (a publish storm
         during an outage must not turn into a log storm)."""
-        self.stats.dropped += count
+        self._stats.dropped += count
         self._dropped_in_outage += count
         self._dropped_unlogged += count
         now = time.monotonic()
         if now - self._dropped_logged_at >= _DROP_LOG_INTERVAL:
             log.warning("redis bus dropped messages", extra={
                 **self._extra, "reason": reason, "count": self._dropped_unlogged,
-                "total_dropped": self.stats.dropped})
+                "total_dropped": self._stats.dropped})
             self._dropped_logged_at, self._dropped_unlogged = now, 0

@@ -6,7 +6,9 @@ nodes, and writing the local state back after Redis failed or lost its data.
   stale, and no call runs while the share is being rewritten.
 - `reregister` rewrites the share from `LocalState` in one script per app, after any call in
   flight finished, so what Redis holds for this node is exactly what its sockets are doing.
-  It runs when the bus reconnects, when a call failed, and once at start.
+  It runs when the bus reconnects, when a call failed, and once at start. When Redis still
+  held the old share, members who joined or left this node meanwhile (told to its own sockets
+  only) are announced to the other nodes' sockets, and reported, once (`announce_changes`).
 - Every `interval` s the node heartbeats and looks for dead nodes; the one node whose
   `claim_dead` wins removes the dead node's share and announces the consequences.
 """
@@ -22,7 +24,11 @@ from typing import TYPE_CHECKING, TypeVar
 from redis.exceptions import RedisError
 
 from broadcaster.hub.node_registry import NodeRegistry
-from broadcaster.hub.redis_announce import announce_dropped, announce_registered
+from broadcaster.hub.redis_announce import (
+    announce_changes,
+    announce_dropped,
+    announce_registered,
+)
 from broadcaster.hub.redis_state import SharedState
 from broadcaster.hub.tasks import cancel_and_wait
 
@@ -38,6 +44,9 @@ _STALE_CHECK = 1.0  # seconds between checks that the share needs rewriting
 # beyond; a burst of connections (clients coming back after a restart) waits here instead.
 MAX_CONCURRENT_CALLS = 64
 _CLAIM_SETTLE = 1.0  # seconds between noticing we were claimed dead and registering again
+# Seconds between writing the share back after an outage and announcing what changed meanwhile:
+# the other nodes' buses subscribe again within one backoff step (2 s at most) of Redis being back.
+_RESUBSCRIBE_SETTLE = 3.0
 
 
 class NodeCare:
@@ -56,6 +65,7 @@ class NodeCare:
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
         self._gate: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._announcing: set[asyncio.Task[None]] = set()
         self._failure_logged_at = -_LOG_INTERVAL
         self._extra = {"node_id": hub.node_id, "prefix": hub.config.prefix}
 
@@ -69,6 +79,8 @@ class NodeCare:
         late leave must not subtract from counters the node's final drop already cleared).
         Calls in flight are given `timeout` s to finish."""
         self._closed = True
+        for task in list(self._announcing):
+            await cancel_and_wait(task)
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -132,6 +144,11 @@ class NodeCare:
                 registered = await self.hub.state.register(app_id, local.snapshot(app_id))
                 if announce:
                     announce_registered(self.hub, app, registered)
+                elif registered.held and (registered.gone or registered.added):
+                    task = asyncio.get_running_loop().create_task(
+                        announce_changes(self.hub, app, registered, _RESUBSCRIBE_SETTLE))
+                    self._announcing.add(task)
+                    task.add_done_callback(self._announcing.discard)
             self.stale = False
             log.info("node state registered in redis", extra={
                 **self._extra, "connections": sum(local.connections.values()),

@@ -49,6 +49,8 @@ from broadcaster.scaling import ScalingConfig
 log = logging.getLogger("broadcaster.redis")
 T = TypeVar("T")
 
+_CHANNEL_KINDS = (Kind.EVENT, Kind.ELSEWHERE)  # routed by channel, in order with its events
+
 # A socket that disconnected while one of its joins or sign-ins waited for Redis is remembered
 # this long, so the late answer is undone instead of leaving a ghost subscription behind.
 _GONE_FOR = 60.0
@@ -121,7 +123,7 @@ class RedisHub(Hub):
 
     def send(self, message: Envelope) -> None:
         """Hand `message` to every node; to this node's sockets directly while Redis is away."""
-        routed = message.channel if message.kind is Kind.EVENT else (
+        routed = message.channel if message.kind in _CHANNEL_KINDS else (
             USER_CHANNEL_PREFIX + message.channel)
         if self.bus.connected:
             try:
@@ -144,6 +146,9 @@ class RedisHub(Hub):
         kind, app_id, target = message.kind, message.app_id, message.channel
         if kind is Kind.EVENT:
             self.local.deliver(app_id, target, message.text, message.except_socket_id)
+        elif kind is Kind.ELSEWHERE:
+            if message.origin != self.node_id:
+                self.local.deliver(app_id, target, message.text, message.except_socket_id)
         elif kind is Kind.USER:
             self.local.deliver_to_user(app_id, target, message.text, message.except_socket_id)
         elif kind is Kind.TERMINATE:

@@ -1,40 +1,73 @@
-"""Publishing to one Redis node: a batch of messages in one write, then their replies."""
+"""Publishing to one Redis node: batches written back to back, their replies read as they come."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 from broadcaster.hub.redis_wire import ConnectionLost, WireConnection
 from broadcaster.hub.resp import command
 from broadcaster.scaling import Address, ScalingConfig
 
 
-class Publisher(WireConnection):
-    """PUBLISH (or SPUBLISH when `sharded`) over one connection, in the order given."""
+class _Due:
+    """One written batch: replies still due, by when, and what to hand back."""
 
-    def __init__(self, config: ScalingConfig, address: Address, *, sharded: bool) -> None:
+    __slots__ = ("deadline", "replies", "token")
+
+    def __init__(self, replies: int, deadline: float, token: object) -> None:
+        self.replies, self.deadline, self.token = replies, deadline, token
+
+
+class Publisher(WireConnection):
+    """PUBLISH (or SPUBLISH when `sharded`) over one connection, in the order given.
+
+    Batches are pipelined: `publish` writes at once, without waiting for the replies of earlier
+    batches; `run` reads the replies and calls `on_acked(token)` once every message of a batch
+    was accepted, in batch order. A batch unanswered for `config.timeout` s ends `run`.
+    """
+
+    def __init__(self, config: ScalingConfig, address: Address, *, sharded: bool,
+                 on_acked: Callable[[object], None]) -> None:
         super().__init__(config, address)
         self._verb = "SPUBLISH" if sharded else "PUBLISH"
+        self._on_acked = on_acked
+        self._due: deque[_Due] = deque()
 
     async def open(self) -> None:
         """Connect and authenticate within `config.timeout` s."""
         await self.connect()
         if self.authenticating:
-            await self._replies(1)
+            deadline = time.monotonic() + self.config.timeout
+            while not await self.read(max(deadline - time.monotonic(), 0.001)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.name} did not answer AUTH in time")
 
-    async def publish(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Send `messages` pipelined and wait for Redis to accept all of them, at most
-        `config.timeout` s; raises `ConnectionLost` (or `OSError`, `TimeoutError`)."""
+    def publish(self, messages: Sequence[tuple[str, bytes]], token: object) -> None:
+        """Write `messages` pipelined; `token` is handed to `on_acked` once all are accepted."""
         self.send(b"".join(command(self._verb, topic, payload) for topic, payload in messages))
-        await self._replies(len(messages))
+        self._due.append(_Due(len(messages), time.monotonic() + self.config.timeout, token))
 
-    async def _replies(self, count: int) -> None:
-        deadline = time.monotonic() + self.config.timeout
-        while count > 0:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{self.name} did not answer in time")
-            count -= len(await self.read(remaining))
-        if count < 0:
-            raise ConnectionLost(f"{self.name} sent replies nobody asked for")
+    async def run(self) -> None:
+        """Read replies until the connection fails; raises `ConnectionLost` or `TimeoutError`
+        (or `OSError`)."""
+        due = self._due
+        while True:
+            if due:
+                within = due[0].deadline - time.monotonic()
+                if within <= 0:
+                    raise TimeoutError(f"{self.name} did not answer in time")
+            else:
+                within = self.config.timeout
+            replies = len(await self.read(within))
+            while replies:
+                if not due:
+                    raise ConnectionLost(f"{self.name} sent replies nobody asked for")
+                head = due[0]
+                if head.replies > replies:
+                    head.replies -= replies
+                    break
+                due.popleft()
+                replies -= head.replies
+                self._on_acked(head.token)

@@ -110,10 +110,15 @@ return {n, online}
 # 'drop' returns what the removal decided, for the events: {vacated channels, flat
 # [channel, user]... whose last connection it was, users now offline, flat [channel, count]...
 # of channels still occupied}. 'register' returns what the addition decided, the other way
-# round: {channels now occupied, flat [channel, user]... now present, users now online, {}}.
+# round, net of what the removal decided: {channels now occupied, flat [channel, user]... now
+# present and not before, users now online, flat [channel, user]... present before and not
+# any more, 1 if Redis still held a share of `node` (else 0: it lost its data, or the node was
+# cleaned up as dead)}.
 NODE_STATE = _HELPERS + """
 local node, mode = ARGV[1], ARGV[2]
 local vacated, removed, offline, changed = {}, {}, {}, {}
+local held = redis.call('EXISTS', k('node', node, 'channels'), k('node', node, 'presence'),
+                        k('node', node, 'users')) + redis.call('HEXISTS', k('conns'), node)
 local channels = k('channels')
 local mine = k('node', node, 'channels')
 local flat = redis.call('HGETALL', mine)
@@ -159,9 +164,13 @@ for _, e in ipairs(state.channels) do
   if redis.call('HINCRBY', channels, e[1], e[2]) == e[2] then occupied[#occupied + 1] = e[1] end
   redis.call('HINCRBY', k('node', node, 'channels'), e[1], e[2])
 end
+local was = {}
+for i = 1, #removed, 2 do was[removed[i] .. '\0' .. removed[i + 1]] = true end
 for _, e in ipairs(state.presence) do
   if redis.call('HINCRBY', k('presence', e[1]), e[2], e[3]) == e[3] then
-    added[#added + 1] = e[1]; added[#added + 1] = e[2]
+    local key = e[1] .. '\0' .. e[2]
+    if was[key] then was[key] = nil
+    else added[#added + 1] = e[1]; added[#added + 1] = e[2] end
   end
   redis.call('HSETNX', k('members', e[1]), e[2], e[4])
   redis.call('HINCRBY', k('node', node, 'presence'), e[1] .. '\\0' .. e[2], e[3])
@@ -170,5 +179,11 @@ for _, e in ipairs(state.users) do
   if redis.call('HINCRBY', users, e[1], e[2]) == e[2] then online[#online + 1] = e[1] end
   redis.call('HINCRBY', k('node', node, 'users'), e[1], e[2])
 end
-return {occupied, added, online, {}}
+local gone = {}
+for i = 1, #removed, 2 do
+  if was[removed[i] .. '\0' .. removed[i + 1]] then
+    gone[#gone + 1] = removed[i]; gone[#gone + 1] = removed[i + 1]
+  end
+end
+return {occupied, added, online, gone, held > 0 and 1 or 0}
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
@@ -51,11 +51,14 @@ class Dropped:
 
 @dataclass(frozen=True, slots=True)
 class Registered:
-    """What writing a node's share decided (counters that went up from zero)."""
+    """What writing a node's share decided (counters that went up from zero), net of what
+    removing the share it replaced decided."""
 
     occupied: list[str]
-    added: list[tuple[str, str]]  # (channel, user) now present
+    added: list[tuple[str, str]]  # (channel, user) now present, and not before
     online: list[str]
+    gone: list[tuple[str, str]] = field(default_factory=list)  # present before, not any more
+    held: bool = False  # Redis still had this node's share (it neither lost it nor dropped it)
 
 
 class SharedState:
@@ -129,12 +132,10 @@ class SharedState:
     async def register(self, app_id: str, snapshot: dict[str, Any]) -> Registered:
         """Replace this node's share of `app_id` with `snapshot` (see `LocalState.snapshot`);
         returns what adding it decided."""
-        occupied, added, online, _ = await self._run(self._node_state, app_id, "register",
-                                                     json.dumps(snapshot))
-        return Registered([_text(c) for c in occupied],
-                          [(_text(added[i]), _text(added[i + 1]))
-                           for i in range(0, len(added), 2)],
-                          [_text(u) for u in online])
+        occupied, added, online, gone, held = await self._run(
+            self._node_state, app_id, "register", json.dumps(snapshot))
+        return Registered([_text(c) for c in occupied], _pairs(added),
+                          [_text(u) for u in online], _pairs(gone), bool(held))
 
     async def count_send_allowed(self, app_id: str, channel: str) -> bool:
         """Whether a throttled subscription count may go out now (once per 5 s, cluster-wide)."""
@@ -185,3 +186,7 @@ class SharedState:
     async def user_connections(self, app_id: str, user_id: str) -> int:
         count = await self._timed(self.client.hget(f"{self.base(app_id)}:users", user_id))
         return int(count or 0)
+
+
+def _pairs(flat: list[Any]) -> list[tuple[str, str]]:
+    return [(_text(flat[i]), _text(flat[i + 1])) for i in range(0, len(flat), 2)]

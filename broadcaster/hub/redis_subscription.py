@@ -16,20 +16,24 @@ from broadcaster.scaling import Address, ScalingConfig
 SubscriptionLost = ConnectionLost
 
 
+Messages = list[tuple[str, bytes]]
+
+
 class Subscription(WireConnection):
-    """Deliver every message on `topics` at `address` to `on_message(topic, payload)`, in order.
+    """Deliver every message on `topics` at `address` to `on_messages`, in order: one call per
+    read with every `(topic, payload)` that read completed.
 
     `open` connects and returns once every topic is confirmed; `run` then reads until the
     connection fails, raising `ConnectionLost` (or `OSError`); `close` is always safe.
     """
 
     def __init__(self, config: ScalingConfig, address: Address, topics: Sequence[str], *,
-                 sharded: bool, on_message: Callable[[str, bytes], None]) -> None:
+                 sharded: bool, on_messages: Callable[[Messages], None]) -> None:
         super().__init__(config, address)
         self.sharded = sharded
         self.topics = tuple(topics)
         self._names = {topic.encode(): topic for topic in self.topics}
-        self._on_message = on_message
+        self._on_messages = on_messages
         self._pending: set[str] = set()
         self._pongs = 0
 
@@ -66,6 +70,14 @@ class Subscription(WireConnection):
                 self._handle(await self.read(remaining))
 
     def _handle(self, replies: list[Reply]) -> None:
+        messages: Messages = []
+        try:
+            self._sort(replies, messages)
+        finally:  # what arrived before a bad reply is still delivered
+            if messages:
+                self._on_messages(messages)
+
+    def _sort(self, replies: list[Reply], messages: Messages) -> None:
         for reply in replies:
             if isinstance(reply, bytes):  # +OK to AUTH
                 continue
@@ -74,7 +86,7 @@ class Subscription(WireConnection):
             kind = reply[0]
             if kind in (b"message", b"smessage"):
                 channel = reply[1]
-                self._on_message(self._names.get(channel) or channel.decode(), reply[2])
+                messages.append((self._names.get(channel) or channel.decode(), reply[2]))
             elif kind == b"pong":
                 self._pongs += 1
             elif kind in (b"subscribe", b"ssubscribe"):

@@ -12,8 +12,8 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable
-from typing import cast
+from collections.abc import Coroutine, Iterable
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -62,9 +62,9 @@ class HttpConnection(asyncio.Protocol):
     """An HTTP/1.1 connection: REST requests with keep-alive and pipelining, or a WebSocket
     upgrade. `busy` (a hub call is pending) and `last_active` are read by the idle sweep."""
 
-    __slots__ = ("_body", "_body_size", "_failed", "_fresh", "_header_bytes", "_leftover",
-                 "_parser", "_pending", "_request", "busy", "last_active", "node", "route",
-                 "transport")
+    __slots__ = ("_answering", "_body", "_body_size", "_failed", "_fresh", "_header_bytes",
+                 "_leftover", "_parser", "_pending", "_request", "busy", "last_active", "node",
+                 "route", "transport")
 
     def __init__(self, node: NodeState) -> None:
         self.node = node
@@ -80,6 +80,7 @@ class HttpConnection(asyncio.Protocol):
         # Bytes after an accepted upgrade request: they belong to the WebSocket.
         self._leftover: bytes | None = None
         self.busy = False
+        self._answering: asyncio.Task[None] | None = None  # the request waiting for the hub
         self.route = "other"
         self.last_active = node.loop.time()
 
@@ -212,29 +213,33 @@ class HttpConnection(asyncio.Protocol):
         # Outside the prefix only the probes are served (see rest.handle_http).
         self.route = route_label(raw if path is None and raw in ("/up", "/ready") else path or "")
         head_only = method == "HEAD"
-        try:
-            done, result = run_eagerly(handle_http(self.node, method, target, request.body))
-        except Exception:
-            log.exception("request failed", extra={"target": target[:200]})
-            self._respond((500, _INTERNAL_ERROR), request.keep_alive, head_only)
-            return
-        if done:
-            assert isinstance(result, tuple)
-            self._respond(result, request.keep_alive, head_only)
-            return
-        assert isinstance(result, asyncio.Task)
-        self.busy = True
-        result.add_done_callback(
-            lambda task: self._finish_dispatch(task, request.keep_alive, head_only))
+        done, task = run_eagerly(self._answer(
+            handle_http(self.node, method, target, request.body), target, request.keep_alive,
+            head_only))
+        if not done:
+            assert isinstance(task, asyncio.Task)
+            self.busy = True
+            self._answering = task
 
-    def _finish_dispatch(self, task: asyncio.Task[Response], keep_alive: bool,
-                         head_only: bool) -> None:
-        self.busy = False
-        if task.cancelled() or task.exception() is not None:
-            log.error("request failed", exc_info=None if task.cancelled() else task.exception())
+    async def _answer(self, handling: Coroutine[Any, Any, Response], target: str,
+                      keep_alive: bool, head_only: bool) -> None:
+        """Answer as soon as the response is known: a request that had to wait (for Redis) is
+        answered in the same step of its task, before the socket writes queued meanwhile are
+        flushed, not one loop turn later from a done callback."""
+        try:
+            response = await handling
+        except BaseException as exc:
+            log.error("request failed", extra={"target": target[:200]}, exc_info=exc)
             self._respond((500, _INTERNAL_ERROR), keep_alive, head_only)
+            if not isinstance(exc, Exception):
+                raise
         else:
-            self._respond(task.result(), keep_alive, head_only)
+            self._respond(response, keep_alive, head_only)
+        if self.busy:  # went on in a task: serve what queued meanwhile, outside of it
+            self.node.loop.call_soon(self._resume)
+
+    def _resume(self) -> None:
+        self.busy, self._answering = False, None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
             self._serve_pending()

@@ -19,6 +19,12 @@ def test_round_trip_and_compact() -> None:
     assert data.endswith(envelope.text.encode())
 
 
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_kind_round_trips(kind: Kind) -> None:
+    envelope = Envelope("node", "1", "presence-c", "{}", None, kind)
+    assert decode(encode(envelope)) == envelope
+
+
 def test_no_exclusion_is_none() -> None:
     assert decode(encode(Envelope("n", "1", "c", "t"))).except_socket_id is None
 

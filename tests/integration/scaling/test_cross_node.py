@@ -61,6 +61,31 @@ async def test_sequential_publishes_through_different_nodes_keep_their_order(
         await client.close()
 
 
+async def test_concurrent_publishes_through_one_node_are_answered_and_delivered_once(
+        nodes: Nodes) -> None:
+    # Requests that arrive together wait for Redis together: each is answered, each event
+    # reaches every node once, and each publisher's events keep its order.
+    clients = [nodes.client(i) for i in (0, 1)]
+    for client in clients:
+        await client.open()
+        await client.subscribe("burst")
+    apis = [nodes.api(0) for _ in range(8)]
+
+    def publish(k: int) -> list[int]:
+        return [apis[k].trigger("burst", "b", {"k": k, "n": n}).status_code for n in range(25)]
+
+    statuses = await asyncio.gather(*(asyncio.to_thread(publish, k) for k in range(8)))
+    for api in apis:
+        api.close()
+    assert statuses == [[200] * 25] * 8
+    for client in clients:
+        got = [json.loads(e["data"]) for e in await drain(client, "b", 200)]
+        for k in range(8):
+            assert [d["n"] for d in got if d["k"] == k] == list(range(25))
+        await expect_no(client, "b", 0.3)  # nothing twice
+        await client.close()
+
+
 async def test_socket_id_exclusion_holds_on_other_nodes(nodes: Nodes) -> None:
     a, b = nodes.client(0), nodes.client(2)
     await a.open()
