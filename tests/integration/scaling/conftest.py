@@ -83,6 +83,21 @@ def running_nodes(directory: Path, count: int, env: dict[str, str],
         nodes.stop()
 
 
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, for tests that stop or restart it."""
+    with standalone(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A webhook receiver of the test's own."""
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     with standalone(tmp_path_factory.mktemp("redis")) as server:

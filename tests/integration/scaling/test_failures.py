@@ -6,29 +6,13 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.integration.scaling.conftest import WEBHOOK_EVENTS, Nodes, running_nodes, scaling_env
 from tests.integration.scaling.test_cross_node import drain, join_presence
 from tests.support.pusher_client import PusherTestClient
-from tests.support.redis_servers import RedisServer, standalone
+from tests.support.redis_servers import RedisServer
 from tests.support.webhook_receiver import WebhookReceiver, count
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with standalone(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
 
 
 async def until_delivered(nodes: Nodes, publisher: int, client: PusherTestClient,

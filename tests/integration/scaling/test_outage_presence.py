@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.integration.scaling.conftest import WEBHOOK_EVENTS, running_nodes, scaling_env
 from tests.integration.scaling.test_cross_node import drain, join_presence
 from tests.support.pusher_client import PusherTestClient
-from tests.support.redis_servers import RedisServer, standalone
+from tests.support.redis_servers import RedisServer
 from tests.support.webhook_receiver import WebhookReceiver, count
 
 CHANNEL = "presence-outage"
 MEMBER_EVENTS = ("pusher_internal:member_added", "pusher_internal:member_removed")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with standalone(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
 
 
 async def member_events(client: PusherTestClient, seconds: float) -> list[tuple[str, str]]:
