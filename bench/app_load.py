@@ -23,7 +23,11 @@ With `--workers N` (N > 1) the app runs `--workers N` on a Redis started for the
 then that of all its processes, and `app_cpu_us_per_delta` (app CPU per delivered delta) compares
 the efficiency of 1 and N processes.
 
+With `--app-cpu C` the app's processes run on CPU C only and the rest of the run on the other
+CPUs, so that one and several workers compare on equal terms on a small machine.
+
 Run: .venv/bin/python -m bench.app_load [--replies 50] [--deltas 40] [--delta-ms 25] [--workers N]
+     [--redis] [--app-cpu C]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -45,9 +50,11 @@ import httpx
 
 from bench.process_meter import (
     own_cpu_seconds,
+    pin,
     process_cpu_seconds,
     raise_fd_limit,
     tree_cpu_seconds,
+    tree_pids,
 )
 from bench.summary import format_line
 from tests.app.client import ApiUser, Listener, register
@@ -179,6 +186,14 @@ async def run(args: argparse.Namespace) -> str:
                                               workers=args.workers))
         assert app.process is not None and app.process.proc is not None
         pid = app.process.proc.pid
+        if args.app_cpu is not None:
+            # The app's processes on one core, everything else (this process, the stand-in, the
+            # broadcaster) on the others: the app's CPU per delta then does not depend on what
+            # it shares a core with, so one and several workers compare on equal terms.
+            others = set(os.sched_getaffinity(0)) - {args.app_cpu}
+            pin(tree_pids(pid), {args.app_cpu})
+            assert server.process is not None and server.process.proc is not None
+            pin({os.getpid(), server.process.proc.pid}, others)
         # Idle connections are dropped before the app's 5 s keep-alive ends, never reused as it
         # closes them.
         limits = httpx.Limits(max_connections=args.replies + 10, keepalive_expiry=4)
@@ -236,6 +251,7 @@ async def run(args: argparse.Namespace) -> str:
         "p50_by_quarter_ms": _by_index(per_room),
         "workers": args.workers,
         "shared_state": "redis" if args.workers > 1 or args.redis else "memory",
+        "app_pinned_to_cpu": "-" if args.app_cpu is None else args.app_cpu,
         "app_cpu_percent": 100 * cpu / elapsed,
         "app_cpu_us_per_delta": 1e6 * cpu / max(1, len(latencies)),
         "broadcaster_cpu_percent": 100 * broadcaster_cpu / elapsed,
@@ -257,6 +273,9 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true",
                         help="share state through a Redis started for the run even with one "
                              "process (as --workers above 1 always does)")
+    parser.add_argument("--app-cpu", type=int, metavar="CPU",
+                        help="pin the app's processes to this CPU and the rest of the run to "
+                             "the other CPUs")
     parser.add_argument("--profile", metavar="PATH",
                         help="write a py-spy profile (raw stacks) of the measured window")
     parser.add_argument("--timeout", type=float, default=120.0,

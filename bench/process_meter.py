@@ -24,8 +24,8 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of `pid` and of every process descending from it (e.g. uvicorn workers)."""
+def tree_pids(pid: int) -> set[int]:
+    """`pid` and every process descending from it (e.g. uvicorn workers)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -40,13 +40,28 @@ def tree_cpu_seconds(pid: int) -> float:
         children = [child for child, ppid in parents.items() if ppid == parent]
         tree.update(children)
         frontier += children
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and of every process descending from it (e.g. uvicorn workers)."""
     total = 0.0
-    for member in tree:
+    for member in tree_pids(pid):
         try:
             total += process_cpu_seconds(member)
         except OSError:
             continue
     return total
+
+
+def pin(pids: set[int], cpus: set[int]) -> None:
+    """Run each of `pids` (and its threads) on `cpus` only; processes gone meanwhile are left."""
+    for pid in pids:
+        try:
+            for thread in os.listdir(f"/proc/{pid}/task"):
+                os.sched_setaffinity(int(thread), cpus)
+        except OSError:
+            continue
 
 
 def rss_kib(pid: int) -> int:
