@@ -7,11 +7,12 @@ shared state; the in-process implementation completes without suspending.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broadcaster.protocol.apps import App
+from broadcaster.protocol.channels import SPECIAL_PREFIXES, USER_CHANNEL_PREFIX
 from broadcaster.protocol.errors import PusherError
 from broadcaster.protocol.presence import Member
 from broadcaster.protocol.users import SignedInUser
@@ -113,10 +114,36 @@ class Hub(ABC):
                     member: Member | None) -> None:
         """Unsubscribe; announces `member_removed` on the user's last connection."""
 
+    def publish(self, app: App, channel: str, text: str,
+                except_socket_id: str | None = None) -> Coroutine[Any, Any, None]:
+        """Deliver the text frame `text` to every subscriber of `channel` but one.
+
+        `#server-to-user-{id}` goes to the user's connections instead, and a cache channel
+        remembers `text` first. A plain method returning the implementation's coroutine: the
+        common case adds no coroutine of its own to every publish.
+        """
+        if channel.startswith(SPECIAL_PREFIXES):
+            return self._publish_special(app, channel, text, except_socket_id)
+        return self._publish_channel(app, channel, text, except_socket_id)
+
+    async def _publish_special(self, app: App, channel: str, text: str,
+                               except_socket_id: str | None) -> None:
+        if channel.startswith(USER_CHANNEL_PREFIX):
+            user_id = channel[len(USER_CHANNEL_PREFIX):]
+            await self.publish_to_user(app, user_id, text, except_socket_id)
+            return
+        await self._remember_cached(app, channel, text)
+        await self._publish_channel(app, channel, text, except_socket_id)
+
     @abstractmethod
-    async def publish(self, app: App, channel: str, text: str,
-                      except_socket_id: str | None = None) -> None:
-        """Deliver the text frame `text` to every subscriber of `channel` but one."""
+    async def _publish_channel(self, app: App, channel: str, text: str,
+                               except_socket_id: str | None) -> None:
+        """Deliver `text` to the subscribers of `channel` (no special routing)."""
+
+    @abstractmethod
+    async def _remember_cached(self, app: App, channel: str, text: str) -> None:
+        """Keep `text` as the last event of the cache channel for `app.cache_ttl` seconds,
+        even while nobody is subscribed."""
 
     @abstractmethod
     async def channels(self, app: App, prefix: str = "") -> dict[str, ChannelStats]:

@@ -11,8 +11,6 @@ from broadcaster.hub.users import UserDirectory
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
-    SPECIAL_PREFIXES,
-    USER_CHANNEL_PREFIX,
     ChannelKind,
     channel_kind,
     is_cache_channel,
@@ -120,15 +118,11 @@ class MemoryHub(Hub):
         elif app.subscription_count and state.roster is None:
             self._count_changed(app, channel, state)
 
-    async def publish(self, app: App, channel: str, text: str,
-                      except_socket_id: str | None = None) -> None:
-        if channel.startswith(SPECIAL_PREFIXES):
-            if channel.startswith(USER_CHANNEL_PREFIX):
-                user_id = channel[len(USER_CHANNEL_PREFIX):]
-                await self.publish_to_user(app, user_id, text, except_socket_id)
-                return
-            # A cache channel: one dict write, kept even while nobody is subscribed.
-            self._cache[(app.id, channel)] = (text, self._clock() + app.cache_ttl)
+    async def _remember_cached(self, app: App, channel: str, text: str) -> None:
+        self._cache[(app.id, channel)] = (text, self._clock() + app.cache_ttl)
+
+    async def _publish_channel(self, app: App, channel: str, text: str,
+                               except_socket_id: str | None) -> None:
         state = self._channels.get((app.id, channel))
         if state is not None:
             self._deliver(state, text, except_socket_id)

@@ -34,7 +34,6 @@ from broadcaster.hub.redis_state import SharedState
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
 from broadcaster.protocol.channels import (
-    SPECIAL_PREFIXES,
     USER_CHANNEL_PREFIX,
     ChannelKind,
     channel_kind,
@@ -232,14 +231,11 @@ class RedisHub(Hub):
         elif total > 0 and app.subscription_count and state.roster is None:
             await self._count_changed(app, channel, total)
 
-    async def publish(self, app: App, channel: str, text: str,
-                      except_socket_id: str | None = None) -> None:
-        if channel.startswith(SPECIAL_PREFIXES):
-            if channel.startswith(USER_CHANNEL_PREFIX):
-                user_id = channel[len(USER_CHANNEL_PREFIX):]
-                await self.publish_to_user(app, user_id, text, except_socket_id)
-                return
-            await self.shared(lambda s: s.cache(app.id, channel, text, app.cache_ttl))
+    async def _remember_cached(self, app: App, channel: str, text: str) -> None:
+        await self.shared(lambda s: s.cache(app.id, channel, text, app.cache_ttl))
+
+    async def _publish_channel(self, app: App, channel: str, text: str,
+                               except_socket_id: str | None) -> None:
         message = Envelope(self.node_id, app.id, channel, text, except_socket_id)
         if self.bus.connected:
             try:
