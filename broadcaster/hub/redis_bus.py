@@ -5,10 +5,10 @@ Standalone and Sentinel use one Redis node with PUBLISH/SUBSCRIBE; a Cluster use
 shards. Messages of one topic travel over one connection, hence arrive in publish order.
 
 Resilience contract:
-- `publish` never waits: it queues for a single writer task, which writes whatever has queued
-  since it last ran without waiting for the replies to earlier writes (a task per connection
-  reads them). While Redis is unreachable, `publish` refuses at once (returns False) and counts
-  the message in `stats.dropped`; nothing is replayed later.
+- `publish` never waits: it queues and schedules one write (two loop turns later) of whatever
+  has queued by then, without waiting for the replies to earlier writes (each connection counts
+  them as they arrive). While Redis is unreachable, `publish` refuses at once (returns False)
+  and counts the message in `stats.dropped`; nothing is replayed later.
 - `published` waits until the message came back on this node's own subscription: Redis has it,
   has handed it to every subscribed node, and this node has delivered it (`redis_outbox`).
 - A supervisor task owns the connections. When any of them fails, it drops them all, retries with
@@ -17,8 +17,8 @@ Resilience contract:
 - Sentinel: the master's address is checked every `watch_interval` s, so the bus also follows a
   failover in which the old master stays up. Cluster: a slot moving away (the server's
   SUNSUBSCRIBE) makes the bus fetch the slot map again.
-- Both hot paths use plain RESP2 connections read in bulk (`redis_wire`); `redis.asyncio` only
-  finds the nodes (Sentinel, CLUSTER SLOTS).
+- Both hot paths use plain RESP2 connections handled in the transport's callbacks
+  (`redis_wire`); `redis.asyncio` only finds the nodes (Sentinel, CLUSTER SLOTS).
 - Each pub/sub connection is pinged when quiet, so a peer that vanishes without closing the TCP
   connection is noticed too.
 """
@@ -40,6 +40,7 @@ from broadcaster.hub import redis_clients
 from broadcaster.hub.redis_outbox import Outbox
 from broadcaster.hub.redis_publisher import Publisher
 from broadcaster.hub.redis_subscription import Subscription
+from broadcaster.hub.redis_wire import ConnectionLost
 from broadcaster.hub.tasks import cancel_and_wait
 from broadcaster.scaling import Address, ScalingConfig
 
@@ -102,7 +103,7 @@ class RedisBus:
         self._backoff = (backoff_initial, backoff_max)
         self._ping_after, self._watch_interval = ping_after, watch_interval
         self._out = Outbox(batch)
-        self._wake = asyncio.Event()
+        self._write_due = False  # a write is scheduled
         self._connected = asyncio.Event()
         self._route: dict[str, _Link] = {}
         self._links: list[_Link] = []
@@ -149,7 +150,7 @@ class RedisBus:
         if not self._accepts(topic):
             return False
         self._out.add(topic, payload, None)
-        self._wake.set()
+        self._schedule_write()
         return True
 
     async def published(self, topic: str, payload: bytes) -> bool | None:
@@ -162,7 +163,7 @@ class RedisBus:
             return None
         waiter = self._out.waiter(time.monotonic() + 2 * self.config.timeout)
         self._out.add(topic, payload, waiter)
-        self._wake.set()
+        self._schedule_write()
         return await waiter.join()
 
     def _accepts(self, topic: str) -> bool:
@@ -261,7 +262,6 @@ class RedisBus:
         """Read, write and watch until something fails; returns why."""
         tasks = [asyncio.create_task(link.subscription.run(self._ping_after)) for link in links]
         tasks += [asyncio.create_task(link.publisher.run()) for link in links]
-        tasks.append(asyncio.create_task(self._write()))
         tasks.append(asyncio.create_task(self._watch_echoes()))
         if self.config.mode == "sentinel":
             tasks.append(asyncio.create_task(self._watch_master(links[0].address)))
@@ -319,24 +319,32 @@ class RedisBus:
                 self._stats.handler_errors += 1
                 log.exception("bus message handler failed", extra=self._extra)
 
-    async def _write(self) -> None:
-        """Write what queued since the last run, one pipelined write per node (order within a
-        node is the queue's order); `Publisher.run` reads the replies."""
-        while True:
-            await self._wake.wait()
+    def _schedule_write(self) -> None:
+        if not self._write_due:
+            self._write_due = True
             # One loop turn more: requests a burst of publishers sent a moment later (read in
             # the next turn) join this write instead of starting a group of their own, which
             # would stay apart from then on; events written together come back together and
             # share one write per socket.
-            await asyncio.sleep(0)
-            self._wake.clear()
-            for batch in self._out.rounds():
-                per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
-                for message in batch:
-                    per_node.setdefault(self._route[message[0]].publisher, []).append(message)
-                token = self._out.written(len(batch), len(per_node))
-                for publisher, messages in per_node.items():
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._write)
+
+    def _write(self) -> None:
+        """Write what queued since the last write, one pipelined write per node (order within
+        a node is the queue's order); the publishers count the replies."""
+        self._write_due = False
+        if not self._links:
+            return  # connections gone meanwhile: `lose_all` settled the queue
+        for batch in self._out.rounds():
+            per_node: dict[Publisher, list[tuple[str, bytes]]] = {}
+            for message in batch:
+                per_node.setdefault(self._route[message[0]].publisher, []).append(message)
+            token = self._out.written(len(batch), len(per_node))
+            for publisher, messages in per_node.items():
+                try:
                     publisher.publish(messages, token)
+                except ConnectionLost as exc:  # its `run` raises it: the bus reconnects
+                    publisher.fail(exc)
 
     async def _watch_echoes(self) -> None:
         """A message of this node that does not come back means the subscription is broken."""

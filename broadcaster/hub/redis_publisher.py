@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from broadcaster.hub.redis_wire import ConnectionLost, WireConnection
-from broadcaster.hub.resp import command
+from broadcaster.hub.resp import Reply, command
 from broadcaster.scaling import Address, ScalingConfig
 
 
@@ -24,8 +24,9 @@ class Publisher(WireConnection):
     """PUBLISH (or SPUBLISH when `sharded`) over one connection, in the order given.
 
     Batches are pipelined: `publish` writes at once, without waiting for the replies of earlier
-    batches; `run` reads the replies and calls `on_acked(token)` once every message of a batch
-    was accepted, in batch order. A batch unanswered for `config.timeout` s ends `run`.
+    batches; replies are counted as they arrive and `on_acked(token)` is called once every
+    message of a batch was accepted, in batch order. `run` returns only by raising: the
+    connection failed, or a batch stayed unanswered for `config.timeout` s.
     """
 
     def __init__(self, config: ScalingConfig, address: Address, *, sharded: bool,
@@ -49,25 +50,27 @@ class Publisher(WireConnection):
         self.send(b"".join(command(self._verb, topic, payload) for topic, payload in messages))
         self._due.append(_Due(len(messages), time.monotonic() + self.config.timeout, token))
 
+    def received(self, replies: list[Reply]) -> None:
+        """Count the replies against the batches written, oldest first."""
+        count, due = len(replies), self._due
+        while count:
+            if not due:
+                raise ConnectionLost(f"{self.name} sent replies nobody asked for")
+            head = due[0]
+            if head.replies > count:
+                head.replies -= count
+                return
+            due.popleft()
+            count -= head.replies
+            self._on_acked(head.token)
+
     async def run(self) -> None:
-        """Read replies until the connection fails; raises `ConnectionLost` or `TimeoutError`
-        (or `OSError`)."""
-        due = self._due
+        """Handle replies until the connection fails; raises `ConnectionLost` or `TimeoutError`
+        (checked a few times per `config.timeout`, never per message)."""
+        self.serve()
+        every = self.config.timeout / 4
         while True:
-            if due:
-                within = due[0].deadline - time.monotonic()
-                if within <= 0:
-                    raise TimeoutError(f"{self.name} did not answer in time")
-            else:
-                within = self.config.timeout
-            replies = len(await self.read(within))
-            while replies:
-                if not due:
-                    raise ConnectionLost(f"{self.name} sent replies nobody asked for")
-                head = due[0]
-                if head.replies > replies:
-                    head.replies -= replies
-                    break
-                due.popleft()
-                replies -= head.replies
-                self._on_acked(head.token)
+            await self.watch(every)
+            due = self._due
+            if due and due[0].deadline < time.monotonic():
+                raise TimeoutError(f"{self.name} did not answer in time")

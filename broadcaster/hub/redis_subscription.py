@@ -52,13 +52,17 @@ class Subscription(WireConnection):
                 raise TimeoutError(f"no subscribe confirmation from {self.name}")
             self._handle(await self.read(remaining))
 
+    def received(self, replies: list[Reply]) -> None:
+        self._handle(replies)
+
     async def run(self, ping_after: float) -> None:
-        """Read and deliver until the connection fails. A connection quiet for `ping_after` s is
-        pinged; no answer within `config.timeout` s more means it is dead."""
+        """Deliver until the connection fails (raising `ConnectionLost` or `OSError`). A
+        connection quiet for `ping_after` s is pinged; no answer within `config.timeout` s more
+        means it is dead."""
+        self.serve()
         while True:
-            replies = await self.read(ping_after)
-            if replies:
-                self._handle(replies)
+            await self.watch(ping_after)
+            if time.monotonic() - self.last_received < ping_after:
                 continue
             pongs = self._pongs
             self.send(command("PING"))
@@ -67,7 +71,7 @@ class Subscription(WireConnection):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ConnectionLost(f"{self.name} did not answer a ping")
-                self._handle(await self.read(remaining))
+                await self.watch(remaining)
 
     def _handle(self, replies: list[Reply]) -> None:
         messages: Messages = []
@@ -89,6 +93,7 @@ class Subscription(WireConnection):
                 messages.append((self._names.get(channel) or channel.decode(), reply[2]))
             elif kind == b"pong":
                 self._pongs += 1
+                self.wake()
             elif kind in (b"subscribe", b"ssubscribe"):
                 self._pending.discard(reply[1].decode())
             elif kind in (b"unsubscribe", b"sunsubscribe"):
