@@ -6,6 +6,7 @@ shared state; the in-process implementation completes without suspending.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -135,10 +136,19 @@ class Hub(ABC):
         await self._remember_cached(app, channel, text)
         await self._publish_channel(app, channel, text, except_socket_id)
 
-    @abstractmethod
     async def _publish_channel(self, app: App, channel: str, text: str,
                                except_socket_id: str | None) -> None:
         """Deliver `text` to the subscribers of `channel` (no special routing)."""
+        waiting = self.start_publish(app, channel, text, except_socket_id)
+        if waiting is not None:
+            await waiting
+
+    @abstractmethod
+    def start_publish(self, app: App, channel: str, text: str,
+                      except_socket_id: str | None) -> asyncio.Future[Any] | None:
+        """`publish` for a channel with no special routing (not `#server-to-user-`, not a
+        cache channel), without a coroutine: None once it is done, else a future done once it
+        is (the HTTP API answers a publish from its callback, with no task per request)."""
 
     @abstractmethod
     async def _remember_cached(self, app: App, channel: str, text: str) -> None:

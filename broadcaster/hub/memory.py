@@ -123,6 +123,10 @@ class MemoryHub(Hub):
 
     async def _publish_channel(self, app: App, channel: str, text: str,
                                except_socket_id: str | None) -> None:
+        self.start_publish(app, channel, text, except_socket_id)  # never waits
+
+    def start_publish(self, app: App, channel: str, text: str,
+                      except_socket_id: str | None) -> None:
         state = self._channels.get((app.id, channel))
         if state is not None:
             self._deliver(state, text, except_socket_id)

@@ -154,17 +154,24 @@ class RedisBus:
         return True
 
     async def published(self, topic: str, payload: bytes) -> bool | None:
-        """`publish`, then wait until the message came back from Redis (and went through
-        `on_message` here): True if it did, False if it was lost, None if refused. A caller
-        that waits before publishing the next message keeps its order across nodes (another
-        node's later message cannot reach Redis first). No timer per call: a message not back
-        within 2 x `config.timeout` makes the bus reconnect, which settles it as lost."""
+        """`publish`, then wait until the message came back from Redis: see `publish_echoed`;
+        None if refused."""
+        echoed = self.publish_echoed(topic, payload)
+        return None if echoed is None else await echoed
+
+    def publish_echoed(self, topic: str, payload: bytes) -> asyncio.Future[bool] | None:
+        """`publish`, with a future done once the message came back from Redis (and went
+        through `on_message` here): True if it did, False if it was lost; None if refused.
+        A caller that waits for it before publishing the next message keeps its order across
+        nodes (another node's later message cannot reach Redis first). No timer per call: a
+        message not back within 2 x `config.timeout` makes the bus reconnect, which settles it
+        as lost."""
         if not self._accepts(topic):
             return None
         waiter = self._out.waiter(time.monotonic() + 2 * self.config.timeout)
         self._out.add(topic, payload, waiter)
         self._schedule_write()
-        return await waiter.join()
+        return waiter.join()
 
     def _accepts(self, topic: str) -> bool:
         if topic not in self._topic_set:

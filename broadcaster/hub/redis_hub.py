@@ -16,6 +16,7 @@ Contract, on top of `Hub`'s:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -234,8 +235,8 @@ class RedisHub(Hub):
     async def _remember_cached(self, app: App, channel: str, text: str) -> None:
         await self.shared(lambda s: s.cache(app.id, channel, text, app.cache_ttl))
 
-    async def _publish_channel(self, app: App, channel: str, text: str,
-                               except_socket_id: str | None) -> None:
+    def start_publish(self, app: App, channel: str, text: str,
+                      except_socket_id: str | None) -> asyncio.Future[bool] | None:
         message = Envelope(self.node_id, app.id, channel, text, except_socket_id)
         if self.bus.connected:
             try:
@@ -245,11 +246,19 @@ class RedisHub(Hub):
             else:
                 # Answer once Redis has the event: the publisher's next event, even through
                 # another node, then reaches every subscriber after this one.
-                sent = await self.bus.published(self._topics.for_channel(app.id, channel),
-                                                payload)
-                if sent or (sent is False and self.bus.connected):
-                    return  # delivered, or still on its way: never deliver it twice
+                echoed = self.bus.publish_echoed(self._topics.for_channel(app.id, channel),
+                                                 payload)
+                if echoed is not None:
+                    echoed.add_done_callback(partial(self._settled, message))
+                    return echoed
         self.send(message)
+        return None
+
+    def _settled(self, message: Envelope, echoed: asyncio.Future[bool]) -> None:
+        """A message lost with Redis is delivered here (once: the bus's connection is gone, so
+        it cannot come back); one still on its way is left alone, never delivered twice."""
+        if not echoed.cancelled() and echoed.result() is False and not self.bus.connected:
+            self.send(message)
 
     async def channels(self, app: App, prefix: str = "") -> dict[str, ChannelStats]:
         counts = await self.shared(lambda s: s.channel_counts(app.id))

@@ -13,6 +13,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Coroutine, Iterable
+from functools import partial
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -23,7 +24,7 @@ from broadcaster.protocol.paths import strip_prefix
 from broadcaster.protocol.socket_ids import new_socket_id
 from broadcaster.server.eager import run_eagerly
 from broadcaster.server.http_response import encode_response
-from broadcaster.server.rest import OK_EMPTY, Response, handle_http, route_label
+from broadcaster.server.rest import OK_EMPTY, Pending, Response, handle_http, route_label
 from broadcaster.server.state import NodeState
 from broadcaster.server.websocket import WebSocketConnection
 from broadcaster.server.ws_frames import FrameReader
@@ -80,7 +81,7 @@ class HttpConnection(asyncio.Protocol):
         # Bytes after an accepted upgrade request: they belong to the WebSocket.
         self._leftover: bytes | None = None
         self.busy = False
-        self._answering: asyncio.Task[None] | None = None  # the request waiting for the hub
+        self._answering: asyncio.Future[Any] | None = None  # the request waiting for the hub
         self.route = "other"
         self.last_active = node.loop.time()
 
@@ -213,13 +214,41 @@ class HttpConnection(asyncio.Protocol):
         # Outside the prefix only the probes are served (see rest.handle_http).
         self.route = route_label(raw if path is None and raw in ("/up", "/ready") else path or "")
         head_only = method == "HEAD"
-        done, task = run_eagerly(self._answer(
-            handle_http(self.node, method, target, request.body), target, request.keep_alive,
-            head_only))
-        if not done:
-            assert isinstance(task, asyncio.Task)
+        keep_alive = request.keep_alive
+        try:
+            answer = handle_http(self.node, method, target, request.body)
+        except Exception as exc:
+            self._fail_request(exc, target, keep_alive, head_only)
+            return
+        if isinstance(answer, tuple):
+            self._respond(answer, keep_alive, head_only)
+        elif isinstance(answer, Pending):
             self.busy = True
-            self._answering = task
+            self._answering = answer.waiting
+            answer.waiting.add_done_callback(
+                partial(self._answer_pending, answer.response, target, keep_alive, head_only))
+        else:
+            done, task = run_eagerly(self._answer(answer, target, keep_alive, head_only))
+            if not done:
+                assert isinstance(task, asyncio.Task)
+                self.busy = True
+                self._answering = task
+
+    def _answer_pending(self, response: Response, target: str, keep_alive: bool,
+                        head_only: bool, waiting: asyncio.Future[Any]) -> None:
+        """The hub is done with a `Pending` request: answer at once (this callback runs in the
+        loop turn the hub finished in, before the socket writes it queued are flushed)."""
+        error = None if waiting.cancelled() else waiting.exception()
+        if waiting.cancelled() or error is not None:
+            self._fail_request(error or asyncio.CancelledError(), target, keep_alive, head_only)
+        else:
+            self._respond(response, keep_alive, head_only)
+        self._resume()
+
+    def _fail_request(self, exc: BaseException, target: str, keep_alive: bool,
+                head_only: bool) -> None:
+        log.error("request failed", extra={"target": target[:200]}, exc_info=exc)
+        self._respond((500, _INTERNAL_ERROR), keep_alive, head_only)
 
     async def _answer(self, handling: Coroutine[Any, Any, Response], target: str,
                       keep_alive: bool, head_only: bool) -> None:
@@ -229,8 +258,7 @@ class HttpConnection(asyncio.Protocol):
         try:
             response = await handling
         except BaseException as exc:
-            log.error("request failed", extra={"target": target[:200]}, exc_info=exc)
-            self._respond((500, _INTERNAL_ERROR), keep_alive, head_only)
+            self._fail_request(exc, target, keep_alive, head_only)
             if not isinstance(exc, Exception):
                 raise
         else:

@@ -3,15 +3,18 @@ hub, inside the optional path prefix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
-from broadcaster.protocol.channels import ChannelKind, channel_kind
+from broadcaster.protocol.channels import SPECIAL_PREFIXES, ChannelKind, channel_kind
 from broadcaster.protocol.errors import UserTerminated
 from broadcaster.protocol.http_api import (
     HttpError,
@@ -74,12 +77,24 @@ def route_label(path: str) -> str:
 OK_EMPTY: Response = (200, b"{}")  # the answer to almost every publish
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """`response` is the answer once `waiting` is done (unless it failed)."""
+
+    waiting: asyncio.Future[Any]
+    response: Response
+
+
+Answer = Response | Pending | Coroutine[Any, Any, Response]
+
+
 def _json(status: int, body: Any) -> Response:
     return status, json.dumps(body, separators=(",", ":")).encode()
 
 
-async def handle_http(node: NodeState, method: str, target: str, body: bytes) -> Response:
-    """Answer one HTTP request. Never raises for client mistakes: they become 4xx bodies."""
+def handle_http(node: NodeState, method: str, target: str, body: bytes) -> Answer:
+    """Answer one HTTP request: the response, or a `Pending` one, or a coroutine returning it.
+    Never raises for client mistakes: they become 4xx bodies."""
     full_path, _, query = target.partition("?")
     try:
         path = strip_prefix(node.path_prefix, full_path)
@@ -117,17 +132,32 @@ async def handle_http(node: NodeState, method: str, target: str, body: bytes) ->
         if channel and "%" in channel:
             channel = unquote(channel)
         if resource == "events" and method == "POST" and channel is None:
-            # The publish of one event, without the general route's two extra coroutines.
             trigger = parse_events_body(body, app)
-            if not trigger.info:
-                for name in trigger.channels:
-                    await node.hub.publish(app, name, frames.event_frame(trigger.name, name,
-                                                                          trigger.data),
-                                           trigger.socket_id)
-                return OK_EMPTY
-            return _json(200, {"channels": await _publish(node, app, trigger)})
-        return await _route(node, app, method, resource, channel or None, bool(users), params,
-                            body)
+            if not trigger.info and not any(name.startswith(SPECIAL_PREFIXES)
+                                            for name in trigger.channels):
+                return _publish_at_once(node, app, trigger)
+        return _answered(_route(node, app, method, resource, channel or None, bool(users),
+                                params, body))
+    except HttpError as exc:
+        return exc.status, exc.body()
+
+
+def _publish_at_once(node: NodeState, app: App, trigger: Trigger) -> Response | Pending:
+    """The publish of one event to plain channels: no coroutine, no task (the common case)."""
+    waiting = []
+    for name in trigger.channels:
+        started = node.hub.start_publish(
+            app, name, frames.event_frame(trigger.name, name, trigger.data), trigger.socket_id)
+        if started is not None:
+            waiting.append(started)
+    if not waiting:
+        return OK_EMPTY
+    return Pending(waiting[0] if len(waiting) == 1 else asyncio.gather(*waiting), OK_EMPTY)
+
+
+async def _answered(routing: Coroutine[Any, Any, Response]) -> Response:
+    try:
+        return await routing
     except HttpError as exc:
         return exc.status, exc.body()
 

@@ -65,6 +65,21 @@ class SlowHub(MemoryHub):
     def __init__(self) -> None:
         super().__init__(encode_text_frame)
         self.release = asyncio.Event()
+        self._later: set[asyncio.Task[None]] = set()
+
+    def start_publish(self, app: App, channel: str, text: str,
+                      except_socket_id: str | None) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def later() -> None:
+            await self.release.wait()
+            super(SlowHub, self).start_publish(app, channel, text, except_socket_id)
+            done.set_result(None)
+
+        task = asyncio.ensure_future(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+        return done
 
     async def publish(self, app: App, channel: str, text: str,
                       except_socket_id: str | None = None) -> None:
@@ -89,9 +104,10 @@ def feed(transport: FakeTransport, data: bytes) -> None:
     transport.protocol.data_received(data)
 
 
-def events_request(channel: str, data: str = "x") -> bytes:
-    path = f"/apps/{APP.id}/events"
-    body = json.dumps({"name": "e", "channel": channel, "data": data}).encode()
+def events_request(channel: str, data: str = "x", *, batch: bool = False) -> bytes:
+    path = f"/apps/{APP.id}/{'batch_events' if batch else 'events'}"
+    event = {"name": "e", "channel": channel, "data": data}
+    body = json.dumps({"batch": [event]} if batch else event).encode()
     query = signed_query(APP.key, APP.secret, "POST", path, body)
     return (f"POST {path}?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
@@ -167,6 +183,19 @@ async def test_later_requests_wait_for_a_pending_hub_call_and_keep_their_order()
     bodies = [part.split(b"\r\n\r\n", 1)[1] for part in transport.written.split(b"HTTP/1.1 ")[1:]]
     assert bodies == [b"{}", b'{"health":"OK"}', b'{"ready":true}']
     assert not connection.busy and not transport.paused
+
+
+async def test_a_pending_batch_publish_keeps_the_order_of_later_requests_too() -> None:
+    hub = SlowHub()
+    connection, transport = connect(make_node(hub))
+    feed(transport, events_request("slow", batch=True) + b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.written == b"" and connection.busy
+    hub.release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    bodies = [part.split(b"\r\n\r\n", 1)[1] for part in transport.written.split(b"HTTP/1.1 ")[1:]]
+    assert bodies == [b"{}", b'{"health":"OK"}']
+    assert not connection.busy
 
 
 async def test_a_flood_of_pipelined_requests_behind_a_pending_call_pauses_reading() -> None:
