@@ -30,7 +30,8 @@ class Kind(IntEnum):
     USER = 1  # deliver `text` to the local signed-in connections of user `channel`
     TERMINATE = 2  # close the local connections of user `channel`; `text`: {"code", "message"}
     WATCH = 3  # tell local watchers of user `channel` that they went `text` (online/offline)
-    ELSEWHERE = 4  # as EVENT, on every node but `origin` (its sockets were told already)
+    ELSEWHERE = 4  # as EVENT, on every node but `origin` (no longer sent; older nodes send it)
+    RESYNC = 5  # `origin` wrote its share of app `app_id` again: compare presence rosters
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,27 @@
 Delivery only ever reads this: an event received from another node reaches the local
 subscribers of its channel without any shared-state lookup. It is also the truth a node writes
 back into Redis after Redis lost its data (`snapshot`).
+
+On presence channels it also keeps each socket's *view* (the user ids it was told, see
+`rosters`): member frames that would repeat a view are not sent to that socket, and `correct`
+tells each socket the difference between its view and a roster read from Redis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from broadcaster.hub.base import DeliveryCounter, Subscriber
+from broadcaster.hub.rosters import (
+    MemberChange,
+    View,
+    ViewUpdates,
+    corrections,
+    intern_view,
+    member_change,
+)
 from broadcaster.hub.users import UserDirectory
 from broadcaster.protocol import frames
 from broadcaster.protocol.encoding import dump_json
@@ -22,15 +35,25 @@ FrameEncoder = Callable[[str], bytes]
 
 class LocalChannel:
     """The local side of one channel: subscribers here, who they are (presence), and the
-    cluster-wide subscription count last learnt from a join or leave."""
+    cluster-wide subscription count last learnt from a join or leave.
 
-    __slots__ = ("count_sent_at", "roster", "subscribers", "total")
+    Presence only: `views` maps socket id -> the user ids that socket was told (sockets without
+    one, not yet told a roster, get every frame), `common` is the view last handed out (reused
+    for equal ones), and `changes` is stamped anew at each join and member frame, so that a
+    roster read from Redis can tell whether something newer reached the sockets meanwhile.
+    """
+
+    __slots__ = ("changes", "common", "count_sent_at", "roster", "subscribers", "total",
+                 "views")
 
     def __init__(self, presence: bool) -> None:
         self.subscribers: dict[str, Subscriber] = {}
         self.roster: PresenceRoster | None = PresenceRoster() if presence else None
         self.total = 0
         self.count_sent_at: float | None = None
+        self.views: dict[str, View] | None = {} if presence else None
+        self.common: View = frozenset()
+        self.changes = 0
 
 
 class LocalState:
@@ -42,6 +65,8 @@ class LocalState:
         self.channels: dict[tuple[str, str], LocalChannel] = {}
         self.connections: dict[str, int] = {}
         self.users = UserDirectory()
+        # Stamps of `LocalChannel.changes`: unique across channels and their re-creations.
+        self._ticks = itertools.count(1)
 
     # -- membership ---------------------------------------------------------------------------
 
@@ -78,25 +103,105 @@ class LocalState:
         state = self.channels.get(key)
         if state is None or state.subscribers.pop(subscriber.socket_id, None) is None:
             return None
+        if state.views is not None:
+            state.views.pop(subscriber.socket_id, None)
         last = (member is not None and state.roster is not None
                 and state.roster.remove(subscriber.socket_id, member.user_id))
         if not state.subscribers:
             del self.channels[key]
         return state, last
 
+    def told(self, app_id: str, channel: str, socket_id: str, users: Collection[str]) -> None:
+        """Record that `socket_id` (subscribed to presence `channel`) was told the roster
+        `users`, as its `subscription_succeeded` will say."""
+        state = self.channels.get((app_id, channel))
+        if state is None or state.views is None or socket_id not in state.subscribers:
+            return
+        state.changes = next(self._ticks)
+        state.common = state.views[socket_id] = intern_view(users, state.common)
+
     # -- delivery -------------------------------------------------------------------------------
 
     def deliver(self, app_id: str, channel: str, text: str, except_socket_id: str | None) -> None:
-        """Send `text` to the local subscribers of `channel`, encoded once."""
+        """Send `text` to the local subscribers of `channel`, encoded once; a member frame only
+        to the sockets it is news to (`rosters.told_after`)."""
         state = self.channels.get((app_id, channel))
         if state is None:
             return
+        if state.views:
+            change = member_change(text)
+            if change is not None:
+                state.changes = next(self._ticks)
+                self._deliver_member(state, text, except_socket_id, ViewUpdates(), change)
+                return
         subscribers = state.subscribers
         frame = self.encode(text)
         self._delivered.add(len(subscribers) - (except_socket_id in subscribers), len(frame))
         for socket_id, subscriber in subscribers.items():
             if socket_id != except_socket_id:
                 subscriber.send_frame(frame)
+
+    def _deliver_member(self, state: LocalChannel, text: str, except_socket_id: str | None,
+                        updates: ViewUpdates, change: MemberChange) -> None:
+        views = state.views
+        assert views is not None
+        frame: bytes | None = None
+        sent = 0
+        for socket_id, subscriber in state.subscribers.items():
+            if socket_id == except_socket_id:
+                continue
+            view = views.get(socket_id)
+            if view is not None:
+                new = updates.after(view, change)
+                if new is None:
+                    continue  # it was told so already
+                state.common = views[socket_id] = new
+            if frame is None:
+                frame = self.encode(text)
+            subscriber.send_frame(frame)
+            sent += 1
+        if frame is not None:
+            self._delivered.add(sent, len(frame))
+
+    def correct(self, app_id: str, channel: str, roster: Mapping[str, Any]) -> int:
+        """Tell each socket of presence `channel` the difference between its view and
+        `roster` (user_id -> user_info, the cluster's roster), to that socket only; returns the
+        frames sent. Users connected on this node are never announced removed
+        (`rosters.corrections`)."""
+        state = self.channels.get((app_id, channel))
+        if state is None or state.views is None or state.roster is None:
+            return 0
+        views, here = state.views, state.roster.members()
+        plans: dict[View, tuple[list[bytes], View]] = {}
+        encoded: dict[tuple[bool, str], bytes] = {}
+
+        def frame(added: bool, user_id: str) -> bytes:
+            key = (added, user_id)
+            if key not in encoded:
+                text = (frames.member_added(channel, user_id, roster[user_id]) if added
+                        else frames.member_removed(channel, user_id))
+                encoded[key] = self.encode(text)
+            return encoded[key]
+
+        sent = 0
+        for socket_id, subscriber in state.subscribers.items():
+            view = views.get(socket_id)
+            if view is None:
+                continue
+            if view not in plans:
+                added, removed = corrections(view, roster, here)
+                out = [frame(False, uid) for uid in removed] + [frame(True, uid) for uid in added]
+                plans[view] = (out, intern_view(view.union(added).difference(removed),
+                                                state.common) if out else view)
+            out, new = plans[view]
+            for data in out:
+                subscriber.send_frame(data)
+                self._delivered.add(1, len(data))
+            sent += len(out)
+            state.common = views[socket_id] = new
+        if sent:
+            state.changes = next(self._ticks)
+        return sent
 
     def deliver_to_user(self, app_id: str, user_id: str, text: str,
                         except_socket_id: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -126,10 +127,11 @@ class MemoryHub(Hub):
         self.start_publish(app, channel, text, except_socket_id)  # never waits
 
     def start_publish(self, app: App, channel: str, text: str,
-                      except_socket_id: str | None) -> None:
+                      except_socket_id: str | None) -> asyncio.Future[Any] | None:
         state = self._channels.get((app.id, channel))
         if state is not None:
             self._deliver(state, text, except_socket_id)
+        return None
 
     def _deliver(self, state: _Channel, text: str, except_socket_id: str | None) -> None:
         frame = self._encode(text)

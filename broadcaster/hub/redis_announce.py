@@ -12,7 +12,6 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
-from broadcaster.hub.envelope import Envelope, Kind
 from broadcaster.hub.redis_state import Dropped, Registered, SharedState
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
@@ -53,15 +52,14 @@ def announce_registered(hub: RedisHub, app: App, registered: Registered) -> None
 
 async def announce_changes(hub: RedisHub, app: App, registered: Registered,
                            settle: float) -> None:
-    """After an outage: members who joined or left this node meanwhile were announced to its
-    own sockets only; tell the other nodes' sockets (once: only the node whose share changed
-    sees the difference) and report the lifecycle events held back.
+    """After an outage: report the `member_added` / `member_removed` webhooks held back for
+    members who joined or left this node meanwhile, once per cluster (only the node whose share
+    changed sees the difference). The sockets are told by `RosterSync`, on every node.
 
-    `settle` s first: the other nodes subscribe again within one reconnection backoff step,
-    and pub/sub does not keep what they missed. Each change is then checked against Redis, so
-    a member who came back or left again meanwhile (announced by then through Redis) is not
-    contradicted. Nothing when Redis no longer held the share (it lost its data, or the node
-    was cleaned up as dead): what the other nodes' sockets were told is then unknown.
+    `settle` s first, then each change is checked against Redis, so a member who came back or
+    left again meanwhile (reported by then through a script) is not reported twice. Nothing
+    when Redis no longer held the share (it lost its data, or the node was cleaned up as dead):
+    what the webhooks were told is then unknown.
     """
     if not registered.held or not (registered.gone or registered.added):
         return
@@ -75,13 +73,9 @@ async def announce_changes(hub: RedisHub, app: App, registered: Registered,
         present[channel] = set(members)
     for channel, user_id in registered.gone:
         if user_id not in present[channel]:
-            text = frames.member_removed(channel, user_id)
-            hub.send(Envelope(hub.node_id, app.id, channel, text, None, Kind.ELSEWHERE))
             hub.observer(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
     for channel, user_id in registered.added:
         state = hub.local.channel(app.id, channel)
-        roster = {} if state is None or state.roster is None else state.roster.members()
-        if user_id in present[channel] and user_id in roster:
-            text = frames.member_added(channel, user_id, roster[user_id])
-            hub.send(Envelope(hub.node_id, app.id, channel, text, None, Kind.ELSEWHERE))
+        if user_id in present[channel] and state is not None and state.roster is not None \
+                and state.roster.has_user(user_id):
             hub.observer(app, {"name": "member_added", "channel": channel, "user_id": user_id})

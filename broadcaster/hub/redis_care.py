@@ -6,9 +6,10 @@ nodes, and writing the local state back after Redis failed or lost its data.
   stale, and no call runs while the share is being rewritten.
 - `reregister` rewrites the share from `LocalState` in one script per app, after any call in
   flight finished, so what Redis holds for this node is exactly what its sockets are doing.
-  It runs when the bus reconnects, when a call failed, and once at start. When Redis still
-  held the old share, members who joined or left this node meanwhile (told to its own sockets
-  only) are announced to the other nodes' sockets, and reported, once (`announce_changes`).
+  It runs when the bus reconnects, when a call failed, and once at start. Then every node
+  compares its sockets' presence rosters with Redis's (`RosterSync`), and, when Redis still
+  held the old share, members who joined or left this node meanwhile are reported to webhooks,
+  once (`announce_changes`).
 - Every `interval` s the node heartbeats and looks for dead nodes; the one node whose
   `claim_dead` wins removes the dead node's share and announces the consequences.
 """
@@ -44,7 +45,7 @@ _STALE_CHECK = 1.0  # seconds between checks that the share needs rewriting
 # beyond; a burst of connections (clients coming back after a restart) waits here instead.
 MAX_CONCURRENT_CALLS = 64
 _CLAIM_SETTLE = 1.0  # seconds between noticing we were claimed dead and registering again
-# Seconds between writing the share back after an outage and announcing what changed meanwhile:
+# Seconds between writing the share back after an outage and reporting what changed meanwhile:
 # the other nodes' buses subscribe again within one backoff step (2 s at most) of Redis being back.
 _RESUBSCRIBE_SETTLE = 3.0
 
@@ -150,6 +151,7 @@ class NodeCare:
                     self._announcing.add(task)
                     task.add_done_callback(self._announcing.discard)
             self.stale = False
+            self.hub.rosters.registered()
             log.info("node state registered in redis", extra={
                 **self._extra, "connections": sum(local.connections.values()),
                 "channels": len(local.channels),

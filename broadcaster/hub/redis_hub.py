@@ -12,6 +12,8 @@ Contract, on top of `Hub`'s:
 - While Redis is unreachable the node answers from its own sockets only, delivers its own
   events locally, and reports no lifecycle events; when Redis is back it writes its whole local
   state again (`NodeCare.reregister`), which also repairs Redis after it lost its data.
+- A presence socket is told each member change once (`LocalState` views), and after any node
+  wrote its share again, the difference from Redis's roster (`RosterSync`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from broadcaster.hub.envelope import Envelope, Kind
 from broadcaster.hub.local_state import FrameEncoder, LocalState
 from broadcaster.hub.redis_announce import announce_dropped
 from broadcaster.hub.redis_care import NodeCare
+from broadcaster.hub.redis_rosters import RosterSync
 from broadcaster.hub.redis_state import SharedState
 from broadcaster.protocol import frames
 from broadcaster.protocol.apps import App
@@ -83,6 +86,7 @@ class RedisHub(Hub):
                             on_reconnected=self._on_reconnected, node_id=self.node_id)
         self.care = NodeCare(self, heartbeat_interval=heartbeat_interval,
                              heartbeat_ttl=heartbeat_ttl)
+        self.rosters = RosterSync(self)
         self._gone: dict[str, float] = {}
         self._pending_counts: dict[tuple[str, str], App] = {}
 
@@ -98,6 +102,7 @@ class RedisHub(Hub):
 
     async def close(self) -> None:
         """Remove this node's share of the shared state and disconnect."""
+        await self.rosters.stop()
         await self.care.stop()
         if self.bus.connected:
             removed = 0
@@ -157,6 +162,8 @@ class RedisHub(Hub):
                                       UserTerminated(str(data["message"]), code=int(data["code"])))
         elif kind is Kind.WATCH:
             self.local.tell_watchers(app_id, target, message.text, message.except_socket_id)
+        elif kind is Kind.RESYNC and message.origin != self.node_id:
+            self.rosters.peer_registered(app_id)
 
     async def _on_reconnected(self) -> None:
         await self.care.reregister()
@@ -191,11 +198,15 @@ class RedisHub(Hub):
                 and local.roster.user_count >= app.max_presence_members):
             raise _full(app, channel)
         state, first_here = self.local.add(app.id, channel, subscriber, member)
+        roster = joined.roster if joined is not None else (
+            None if state.roster is None else state.roster.members())
+        if roster is not None:  # what the socket is told: where its view starts
+            self.local.told(app.id, channel, subscriber.socket_id, roster)
         if joined is None:  # Redis away: this node's view, announced to this node's sockets
             state.total = len(state.subscribers)
             if first_here and member is not None:
                 self._member_added(app, channel, member, subscriber)
-            return None if state.roster is None else state.roster.members()
+            return roster
         state.total = joined.total
         if joined.total == 1:
             self.observer(app, {"name": "channel_occupied", "channel": channel})
@@ -203,7 +214,7 @@ class RedisHub(Hub):
             self._member_added(app, channel, member, subscriber)
             self.observer(app, {"name": "member_added", "channel": channel,
                                 "user_id": member.user_id})
-        return joined.roster
+        return roster
 
     def _member_added(self, app: App, channel: str, member: Member,
                       subscriber: Subscriber) -> None:

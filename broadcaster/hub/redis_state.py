@@ -179,6 +179,16 @@ class SharedState:
         ids = await self._timed(self.client.hkeys(f"{self.base(app_id)}:members:{channel}"))
         return [_text(uid) for uid in ids]
 
+    async def rosters(self, app_id: str, channels: list[str]) -> list[dict[str, Any]]:
+        """user_id -> user_info of each presence channel in `channels`, in one round trip."""
+        if not channels:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for channel in channels:
+            pipe.hgetall(f"{self.base(app_id)}:members:{channel}")
+        return [{_text(uid): parse_json(info) for uid, info in flat.items()}
+                for flat in await self._timed(pipe.execute())]
+
     async def connection_total(self, app_id: str) -> int:
         counts = await self._timed(self.client.hvals(f"{self.base(app_id)}:conns"))
         return sum(int(n) for n in counts)
