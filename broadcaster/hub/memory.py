@@ -122,10 +122,6 @@ class MemoryHub(Hub):
     async def _remember_cached(self, app: App, channel: str, text: str) -> None:
         self._cache[(app.id, channel)] = (text, self._clock() + app.cache_ttl)
 
-    async def _publish_channel(self, app: App, channel: str, text: str,
-                               except_socket_id: str | None) -> None:
-        self.start_publish(app, channel, text, except_socket_id)  # never waits
-
     def start_publish(self, app: App, channel: str, text: str,
                       except_socket_id: str | None) -> asyncio.Future[Any] | None:
         state = self._channels.get((app.id, channel))

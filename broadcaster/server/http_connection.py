@@ -246,7 +246,7 @@ class HttpConnection(asyncio.Protocol):
         self._resume()
 
     def _fail_request(self, exc: BaseException, target: str, keep_alive: bool,
-                head_only: bool) -> None:
+                      head_only: bool) -> None:
         log.error("request failed", extra={"target": target[:200]}, exc_info=exc)
         self._respond((500, _INTERNAL_ERROR), keep_alive, head_only)
 

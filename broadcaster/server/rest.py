@@ -136,6 +136,7 @@ def handle_http(node: NodeState, method: str, target: str, body: bytes) -> Answe
             if not trigger.info and not any(name.startswith(SPECIAL_PREFIXES)
                                             for name in trigger.channels):
                 return _publish_at_once(node, app, trigger)
+            return _answered(_trigger_answer(node, app, trigger))
         return _answered(_route(node, app, method, resource, channel or None, bool(users),
                                 params, body))
     except HttpError as exc:
@@ -213,9 +214,7 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
         if method != "POST" or channel is not None:
             raise HttpError(405, "Method not allowed")
         if resource == "events":
-            trigger = parse_events_body(body, app)
-            info = await _publish(node, app, trigger)
-            return _json(200, {"channels": info}) if trigger.info else OK_EMPTY
+            return await _trigger_answer(node, app, parse_events_body(body, app))
         triggers = parse_batch_body(body, app)
         results = [await _publish(node, app, t) for t in triggers]
         if any(t.info for t in triggers):
@@ -248,6 +247,12 @@ async def _route(node: NodeState, app: App, method: str, resource: str, channel:
         if cached is not None:
             answer["cache"] = cache_info(cached.text, cached.ttl)
     return _json(200, answer)
+
+
+async def _trigger_answer(node: NodeState, app: App, trigger: Trigger) -> Response:
+    """Publish one event (any channels); the `info` attributes per channel when asked for."""
+    info = await _publish(node, app, trigger)
+    return _json(200, {"channels": info}) if trigger.info else OK_EMPTY
 
 
 async def _publish(node: NodeState, app: App, trigger: Trigger) -> dict[str, Any]:
