@@ -33,6 +33,7 @@ from broadcaster.hub.envelope import Envelope, Kind
 from broadcaster.hub.local_state import FrameEncoder, LocalState
 from broadcaster.hub.redis_announce import announce_dropped
 from broadcaster.hub.redis_care import NodeCare
+from broadcaster.hub.redis_inbox import Inbox
 from broadcaster.hub.redis_rosters import RosterSync
 from broadcaster.hub.redis_state import SharedState
 from broadcaster.protocol import frames
@@ -44,7 +45,7 @@ from broadcaster.protocol.channels import (
     is_cache_channel,
 )
 from broadcaster.protocol.counts import THROTTLE_ABOVE
-from broadcaster.protocol.errors import PusherError, SubscriptionError, UserTerminated
+from broadcaster.protocol.errors import PusherError, SubscriptionError
 from broadcaster.protocol.presence import Member
 from broadcaster.protocol.users import SignedInUser
 from broadcaster.scaling import ScalingConfig
@@ -82,11 +83,12 @@ class RedisHub(Hub):
         self._topics = Topics(config.prefix, config.partitions)
         self._client = command_client(config)
         self.state = SharedState(config, self._client, self.node_id)
-        self.bus = RedisBus(config, self._topics.names, self._on_message,
-                            on_reconnected=self._on_reconnected, node_id=self.node_id)
         self.care = NodeCare(self, heartbeat_interval=heartbeat_interval,
                              heartbeat_ttl=heartbeat_ttl)
         self.rosters = RosterSync(self)
+        self.inbox = Inbox(self.local, self.node_id, self.rosters.peer_registered)
+        self.bus = RedisBus(config, self._topics.names, self.inbox.received,
+                            on_reconnected=self._on_reconnected, node_id=self.node_id)
         self._gone: dict[str, float] = {}
         self._pending_counts: dict[tuple[str, str], App] = {}
 
@@ -139,31 +141,10 @@ class RedisHub(Hub):
             else:
                 if self.bus.publish(self._topics.for_channel(message.app_id, routed), payload):
                     return
-        self._apply(message)
+        self.inbox.apply(message)
 
     def event(self, app: App, channel: str, text: str, except_socket_id: str | None) -> None:
         self.send(Envelope(self.node_id, app.id, channel, text, except_socket_id))
-
-    def _on_message(self, topic: str, payload: bytes) -> None:
-        self._apply(wire.decode(payload))
-
-    def _apply(self, message: Envelope) -> None:
-        kind, app_id, target = message.kind, message.app_id, message.channel
-        if kind is Kind.EVENT:
-            self.local.deliver(app_id, target, message.text, message.except_socket_id)
-        elif kind is Kind.ELSEWHERE:
-            if message.origin != self.node_id:
-                self.local.deliver(app_id, target, message.text, message.except_socket_id)
-        elif kind is Kind.USER:
-            self.local.deliver_to_user(app_id, target, message.text, message.except_socket_id)
-        elif kind is Kind.TERMINATE:
-            data = json.loads(message.text)
-            self.local.terminate_user(app_id, target,
-                                      UserTerminated(str(data["message"]), code=int(data["code"])))
-        elif kind is Kind.WATCH:
-            self.local.tell_watchers(app_id, target, message.text, message.except_socket_id)
-        elif kind is Kind.RESYNC and message.origin != self.node_id:
-            self.rosters.peer_registered(app_id)
 
     async def _on_reconnected(self) -> None:
         await self.care.reregister()

@@ -20,14 +20,16 @@ Mine = deque[tuple[bytes, "Waiter | None"]]
 class Waiter:
     """The callers of `published` in one loop turn: answered when all their messages are back."""
 
-    __slots__ = ("deadline", "done", "futures", "remaining")
+    __slots__ = ("_loop", "deadline", "done", "futures", "remaining")
 
     def __init__(self, deadline: float) -> None:
         self.deadline, self.remaining, self.done = deadline, 0, False
         self.futures: list[asyncio.Future[bool]] = []
+        # Looked up once per turn, not per caller: on Python 3.11 each lookup is a system call.
+        self._loop = asyncio.get_running_loop()
 
     def join(self) -> asyncio.Future[bool]:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = self._loop.create_future()
         self.futures.append(future)
         return future
 

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from broadcaster.hub.redis_wire import ConnectionLost, WireConnection
-from broadcaster.hub.resp import Reply, command
+from broadcaster.hub.resp import Reply, bulk_prefix, publish_head
 from broadcaster.scaling import Address, ScalingConfig
 
 
@@ -35,6 +35,7 @@ class Publisher(WireConnection):
         self._verb = "SPUBLISH" if sharded else "PUBLISH"
         self._on_acked = on_acked
         self._due: deque[_Due] = deque()
+        self._heads: dict[str, bytes] = {}  # topic -> its PUBLISH command up to the payload
 
     async def open(self) -> None:
         """Connect and authenticate within `config.timeout` s."""
@@ -47,7 +48,13 @@ class Publisher(WireConnection):
 
     def publish(self, messages: Sequence[tuple[str, bytes]], token: object) -> None:
         """Write `messages` pipelined; `token` is handed to `on_acked` once all are accepted."""
-        self.send(b"".join(command(self._verb, topic, payload) for topic, payload in messages))
+        heads, parts = self._heads, list[bytes]()
+        for topic, payload in messages:
+            head = heads.get(topic)
+            if head is None:
+                head = heads[topic] = publish_head(self._verb, topic)
+            parts += (head, bulk_prefix(payload), payload, b"\r\n")
+        self.send(b"".join(parts))
         self._due.append(_Due(len(messages), time.monotonic() + self.config.timeout, token))
 
     def received(self, replies: list[Reply]) -> None:

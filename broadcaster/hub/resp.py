@@ -32,6 +32,17 @@ def command(*parts: str | bytes) -> bytes:
     return b"".join(out)
 
 
+def publish_head(verb: str, topic: str) -> bytes:
+    """The bytes of `command(verb, topic, payload)` before the payload's bulk string: the same
+    for every message to `topic`, so a publisher builds them once per topic."""
+    return b"*3" + command(verb, topic)[2:]
+
+
+def bulk_prefix(data: bytes) -> bytes:
+    """What goes before `data` in a RESP bulk string (`data` is followed by CRLF)."""
+    return b"$%d\r\n" % len(data)
+
+
 class _Incomplete(Exception):
     """Not enough bytes yet for a whole reply."""
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadcaster.hub.envelope import Envelope, EnvelopeError, Kind, decode, encode
+from broadcaster.hub.envelope import Envelope, EnvelopeError, Kind, UnknownKind, decode, encode
 from broadcaster.hub.topics import SLOTS, Topics
 
 
@@ -46,6 +46,13 @@ def test_any_text_round_trips(origin: str, app_id: str, channel: str, text: str,
 def test_garbage_is_refused(data: bytes) -> None:
     with pytest.raises(EnvelopeError):
         decode(data)
+
+
+def test_a_kind_from_a_newer_version_is_told_apart_from_garbage() -> None:
+    data = bytearray(encode(Envelope("n", "1", "c", "t")))
+    data[1] = len(Kind)  # the first kind this version does not know
+    with pytest.raises(UnknownKind, match=f"kind {len(Kind)}"):
+        decode(bytes(data))
 
 
 def test_oversized_fields_are_refused() -> None:
